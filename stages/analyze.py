@@ -1,0 +1,39 @@
+"""Stage `analyze`: accuracy and AUROC of every run, PGR per task, pair, method and seed, and the
+mean PGR over seeds with a bootstrap confidence interval, as DVC metrics and tidy parquet tables."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from w2s import cli
+from w2s.analysis import analyze, markdown_table
+from w2s.config import load_params
+from w2s.io import atomic_path, write_json, write_parquet
+from w2s.runs import PREDICTIONS
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--runs", required=True, nargs="+", help="directories holding run directories")
+    p.add_argument("--tables", required=True, help="directory for the tidy parquet tables")
+    p.add_argument("--accuracy", required=True, help="metrics file: accuracy and AUROC per run")
+    p.add_argument("--pgr", required=True, help="metrics file: PGR per cell, mean and CI over seeds")
+    args = p.parse_args(argv)
+    params = load_params(args.params)
+    files = [f for root in args.runs for f in Path(root).rglob(PREDICTIONS)]
+    result = analyze(files, params)
+    write_parquet(result.runs, Path(args.tables) / "runs.parquet")
+    write_parquet(result.pgr, Path(args.tables) / "pgr.parquet")
+    write_parquet(result.summary, Path(args.tables) / "pgr_summary.parquet")
+    table = markdown_table(result.summary)
+    with atomic_path(Path(args.tables) / "pgr_table.md") as tmp:
+        tmp.write_text(table)
+    write_json(result.accuracy_metrics, args.accuracy)
+    write_json(result.pgr_metrics, args.pgr)
+    print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,37 @@
+"""Stage `train_w2s`: the strong student trained on its weak supervisor's soft labels (one seed, one method)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from w2s import cli
+from w2s.config import Pair, load_params
+from w2s.io import read_features
+from w2s.pipeline import train_weak_to_strong
+from w2s.runs import read_predictions, write_run
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--task", required=True)
+    p.add_argument("--weak", required=True, help="supervisor's model key")
+    p.add_argument("--strong", required=True, help="student's model key")
+    p.add_argument("--method", required=True, help="loss name (params: methods)")
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--weak-run", required=True, help="the supervisor's `train_gt` run directory")
+    p.add_argument("--features", required=True, help="features of --strong from `embed`")
+    p.add_argument("--out", required=True, help="run directory to write")
+    args = p.parse_args(argv)
+    params = load_params(args.params)
+    cli.deterministic(threads=1)
+    pair = Pair(args.weak, args.strong)
+    run = train_weak_to_strong(read_predictions(args.weak_run), read_features(args.features), params,
+                               args.task, pair, args.method, args.seed)
+    write_run(run, args.out)
+    print(f"train_w2s {args.task}/{pair.name}/{args.method}/seed{args.seed}: "
+          f"test accuracy {run.summary()['accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,26 @@
+"""Shared test setup.
+
+The hub is unreachable on these machines: without these, a hub id retries for ~25 s before failing.
+Set before any test module imports transformers or datasets (they read the variables at import).
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The local mirror of the task datasets, from W2S_TEST_DATA_DIR (set by .ci/run and README)."""
+    value = os.environ.get("W2S_TEST_DATA_DIR")
+    if not value:
+        pytest.fail("set W2S_TEST_DATA_DIR to a local dataset mirror (the README's test command does)")
+    path = Path(value).resolve()
+    if not (path / "sst2").is_dir():
+        pytest.fail(f"W2S_TEST_DATA_DIR={value}: no sst2/ folder there")
+    return path

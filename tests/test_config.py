@@ -1,0 +1,91 @@
+"""params.yaml loading: the committed file is valid, and every kind of mistake names its key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from w2s.config import load_params, parse_params
+from w2s.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(path: str, value: object) -> dict:
+    """A copy of the committed params with one dotted key set (or deleted when value is ...)."""
+    raw = copy.deepcopy(RAW)
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+def test_committed_params_load() -> None:
+    p = load_params(ROOT / "params.yaml")
+    assert p.ladder == ["minilm_l3", "minilm_l6", "mpnet"]
+    assert [pair.name for pair in p.pairs] == ["minilm_l3-to-minilm_l6", "minilm_l3-to-mpnet", "minilm_l6-to-mpnet"]
+    assert p.hub_id("mpnet") == "sentence-transformers/all-mpnet-base-v2"
+    assert isinstance(p.train.lr, float) and p.losses["logconf"]["alpha_max"] == 0.75
+
+
+def test_int_is_accepted_where_float_is_expected() -> None:
+    assert parse_params(with_change("train.lr", 1)).train.lr == 1.0
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("train.lrr", 0.1, "train: unknown key 'lrr'"),
+        ("train.lr", "fast", "train.lr: expected float, got str 'fast'"),
+        ("train.epochs", 2.5, "train.epochs: expected int"),
+        ("train.epochs", True, "train.epochs: expected int, got bool"),
+        ("train.epochs", 0, "train.epochs: must be positive"),
+        ("train.mode", "magic", "train.mode: must be one of"),
+        ("tasks", ["sst2", "nope"], "tasks: unknown task 'nope'"),
+        ("tasks", "sst2", "tasks: expected a list"),
+        ("ladder", ["minilm_l3", "gpt5"], "unknown model key 'gpt5'"),
+        ("pairs.0.weak", "mpnet", "pairs[0]: mpnet-to-minilm_l6 does not go up the ladder"),
+        ("pairs.0.strong", "gpt5", "pairs[0].strong: 'gpt5' is not in the ladder"),
+        ("methods", ["xent", "magic"], "methods: unknown method 'magic'"),
+        ("losses.logconf", ..., "losses.logconf: missing"),
+        ("prepare.n_train", 101, "prepare.n_train: must be a positive even number"),
+        ("prepare", ..., "prepare: missing (required)"),
+        ("seeds", [0, 0], "seeds: need at least one seed and no repeats"),
+        ("train.weak_fraction", 1.0, "train.weak_fraction: must be in (0, 1)"),
+        ("data.source", "ftp", "data.source: must be one of 'hub', 'local'"),
+        ("data.local_dir", None, "data.local_dir: required when data.source is 'local'"),
+        ("models.MiniLM", "x/y", "models: key 'MiniLM' must match"),
+        ("bogus_section", {}, "unknown key 'bogus_section'"),
+    ],
+)
+def test_bad_params_name_the_key(path: str, value: object, message: str) -> None:
+    with pytest.raises(InputError) as err:
+        parse_params(with_change(path, value))
+    assert message in str(err.value)
+    assert str(err.value).startswith("params.yaml: ")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_file_task_is_a_known_task() -> None:
+    raw = with_change("data.file_tasks", {"mine": {"path": "x.csv", "text_column": "t", "label_column": "y"}})
+    raw["tasks"] = ["mine"]
+    p = parse_params(raw)
+    assert p.data.file_tasks["mine"].text_column == "t"

@@ -1,0 +1,180 @@
+"""`w2s.splits`: the balanced, deduplicated pool and each seed's train_weak / train_transfer split."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from w2s.errors import InputError
+from w2s.splits import build_pool, clean_split, normalize_text, split_train
+from w2s.tasks import load_task
+
+
+@pytest.fixture(scope="module")
+def mirror() -> Path:
+    """The local dataset mirror: $W2S_TEST_DATA_DIR, else ../shared/datasets beside the repo."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    path = Path(os.environ.get("W2S_TEST_DATA_DIR") or default)
+    if not (path / "sst2").is_dir():
+        pytest.fail(f"no local dataset mirror at {path}: set W2S_TEST_DATA_DIR to the folder holding sst2/")
+    return path
+
+
+def frame(n: int, prefix: str, positive_every: int = 2) -> pl.DataFrame:
+    """n rows `<prefix> <i>`, label 1 on every `positive_every`-th row."""
+    return pl.DataFrame({"text": [f"{prefix} {i}" for i in range(n)],
+                         "label": [int(i % positive_every == 0) for i in range(n)]},
+                        schema={"text": pl.Utf8, "label": pl.Int8})
+
+
+def counts(pool: pl.DataFrame, part: str) -> dict[int, int]:
+    rows = pool.filter(pl.col("part") == part)
+    return {k: int((rows["label"] == k).sum()) for k in (0, 1)}
+
+
+def error(fn: object, *culprits: str) -> str:
+    with pytest.raises(InputError) as info:
+        fn()  # type: ignore[operator]
+    message = str(info.value)
+    assert "\n" not in message
+    for culprit in culprits:
+        assert culprit in message, f"{culprit!r} not in {message!r}"
+    return message
+
+
+SPLITS = {"train": frame(300, "train", 3), "test": frame(100, "test")}
+
+
+def test_pool_is_balanced_disjoint_and_typed() -> None:
+    pool = build_pool(SPLITS, n_train=40, n_test=20, seed=0, task="toy")
+    assert pool.schema == pl.Schema({"id": pl.Int64, "text": pl.Utf8, "label": pl.Int8, "part": pl.Utf8})
+    assert pool["id"].to_list() == list(range(60))
+    assert counts(pool, "test") == {0: 10, 1: 10} and counts(pool, "train") == {0: 20, 1: 20}
+    assert pool.filter(pl.col("part") == "test")["id"].to_list() == list(range(20))  # test first
+    assert pool["text"].n_unique() == 60
+    assert pool.filter(pl.col("part") == "test")["text"].str.starts_with("test").all()
+    assert pool.filter(pl.col("part") == "train")["text"].str.starts_with("train").all()
+
+
+def test_pool_is_deterministic_and_seed_dependent() -> None:
+    first = build_pool(SPLITS, n_train=40, n_test=20, seed=3)
+    assert first.equals(build_pool(SPLITS, n_train=40, n_test=20, seed=3))
+    assert not first["text"].equals(build_pool(SPLITS, n_train=40, n_test=20, seed=4)["text"])
+
+
+def test_test_rows_do_not_depend_on_n_train() -> None:
+    small = build_pool(SPLITS, n_train=20, n_test=20, seed=0).filter(pl.col("part") == "test")
+    large = build_pool(SPLITS, n_train=80, n_test=20, seed=0).filter(pl.col("part") == "test")
+    assert small.equals(large)
+
+
+def test_train_rows_found_in_test_are_dropped() -> None:
+    train = pl.concat([frame(40, "train"), frame(40, "test")])  # the test split's texts leak into train
+    pool = build_pool({"train": train, "test": frame(40, "test")}, n_train=40, n_test=10, seed=0)
+    assert pool.filter(pl.col("part") == "train")["text"].str.starts_with("train").all()
+    with pytest.raises(InputError, match="n_train=42"):
+        build_pool({"train": train, "test": frame(40, "test")}, n_train=42, n_test=10, seed=0)
+
+
+@pytest.mark.parametrize("only", ["train", "test"])
+def test_missing_split_is_carved(only: str) -> None:
+    pool = build_pool({only: frame(100, "x")}, n_train=40, n_test=20, seed=0, task="toy")
+    assert counts(pool, "test") == {0: 10, 1: 10} and counts(pool, "train") == {0: 20, 1: 20}
+    assert pool["text"].n_unique() == 60
+    assert pool.equals(build_pool({only: frame(100, "x")}, n_train=40, n_test=20, seed=0))
+
+
+def test_whitespace_normalised_then_deduplicated() -> None:
+    texts = ["  a  b ", "a b", "a\tb", "line one \r\nline two", "", "   ", None, "c"]
+    df = pl.DataFrame({"text": texts, "label": [1, 0, 1, 1, 0, 0, 1, None]})
+    assert clean_split(df, "toy", "train").rows() == [("a b", 1), ("line one\nline two", 1)]
+
+
+def test_normalize_keeps_line_breaks() -> None:
+    out = pl.select(normalize_text(pl.lit("\n\nHuman: hi  there \n\nAssistant:\u00a0ok\n"))).item()
+    assert out == "Human: hi there\n\nAssistant: ok"
+
+
+def test_real_tasks_make_pools(mirror: Path) -> None:
+    for task in ("sst2", "cosmos_qa"):  # both splits / test split only
+        splits = load_task(task, source="local", local_dir=str(mirror), seed=0)
+        pool = build_pool(splits, n_train=200, n_test=100, seed=0, task=task)
+        assert counts(pool, "test") == {0: 50, 1: 50} and counts(pool, "train") == {0: 100, 1: 100}
+        assert pool["text"].n_unique() == 300
+
+
+@pytest.mark.parametrize(("kwargs", "culprits"), [
+    ({"n_train": 41, "n_test": 20}, ["task toy", "n_train", "41"]),
+    ({"n_train": 40, "n_test": 0}, ["task toy", "n_test", "0"]),
+    ({"n_train": 40, "n_test": 202}, ["task toy", "split test", "50 rows of label 0", "n_test=202", "101"]),
+    ({"n_train": 202, "n_test": 20}, ["task toy", "split train", "n_train=202", "101"]),
+])
+def test_pool_size_errors(kwargs: dict[str, int], culprits: list[str]) -> None:
+    error(lambda: build_pool(SPLITS, seed=0, task="toy", **kwargs), *culprits)
+
+
+def test_pool_carving_too_small_names_carved_split() -> None:
+    error(lambda: build_pool({"test": frame(60, "x")}, n_train=42, n_test=20, seed=0, task="toy"),
+          "task toy", "split test (rows left after drawing the test rows)", "20 rows of label 0",
+          "n_train=42", "21 of each")
+
+
+def test_pool_input_errors() -> None:
+    error(lambda: build_pool({}, n_train=2, n_test=2, seed=0, task="toy"), "task toy", "train")
+    error(lambda: build_pool({"validation": frame(9, "x")}, n_train=2, n_test=2, seed=0), "validation")
+    blank = pl.DataFrame({"text": ["  ", ""], "label": [0, 1]})
+    error(lambda: build_pool({"train": blank}, n_train=2, n_test=2, seed=0, task="toy"),
+          "task toy", "split train")
+    three = pl.DataFrame({"text": ["a", "b"], "label": [0, 2]})
+    error(lambda: build_pool({"test": three}, n_train=2, n_test=2, seed=0, task="toy"),
+          "split test", "label 2")
+    no_label = pl.DataFrame({"text": ["a"]})
+    error(lambda: build_pool({"test": no_label}, n_train=2, n_test=2, seed=0), "'label'")
+    overlap = {"train": frame(10, "x"), "test": frame(10, "x")}
+    error(lambda: build_pool(overlap, n_train=2, n_test=2, seed=0, task="toy"), "task toy", "split train")
+    error(lambda: build_pool(SPLITS, n_train=2, n_test=2, seed=-1), "seed", "-1")
+
+
+# --- split_train ----------------------------------------------------------------------------------------
+
+POOL = build_pool(SPLITS, n_train=80, n_test=20, seed=0)
+
+
+def parts(split: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    joined = split.join(POOL.select("id", "label"), on="id")
+    return {p: joined.filter(pl.col("part") == p) for p in ("train_weak", "train_transfer")}
+
+
+def test_split_train_partitions_training_rows_balanced() -> None:
+    split = split_train(POOL, seed=0)
+    assert split.schema == pl.Schema({"id": pl.Int64, "part": pl.Utf8})
+    assert split["id"].to_list() == POOL.filter(pl.col("part") == "train")["id"].to_list()  # sorted, all
+    for rows in parts(split).values():
+        assert len(rows) == 40 and rows["label"].sum() == 20
+
+
+def test_split_train_fraction() -> None:
+    by_part = parts(split_train(POOL, seed=0, weak_fraction=0.25))
+    assert len(by_part["train_weak"]) == 20 and by_part["train_weak"]["label"].sum() == 10
+    assert len(by_part["train_transfer"]) == 60 and by_part["train_transfer"]["label"].sum() == 30
+
+
+def test_split_train_deterministic_seed_dependent_order_free() -> None:
+    split = split_train(POOL, seed=1)
+    assert split.equals(split_train(POOL, seed=1))
+    assert split.equals(split_train(POOL.reverse(), seed=1))
+    assert not split.equals(split_train(POOL, seed=2))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.5, 1.5, float("nan")])
+def test_split_train_bad_fraction(fraction: float) -> None:
+    error(lambda: split_train(POOL, seed=0, weak_fraction=fraction), "weak_fraction", repr(fraction))
+
+
+def test_split_train_input_errors() -> None:
+    error(lambda: split_train(POOL.drop("part"), seed=0), "'part'")
+    tiny = POOL.filter(pl.col("part") == "test")  # no training rows at all
+    error(lambda: split_train(tiny, seed=0), "0 training rows")

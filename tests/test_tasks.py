@@ -1,0 +1,313 @@
+"""`w2s.tasks`: every built-in task from the real local mirror, file tasks, and every error path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from w2s.errors import InputError
+from w2s.tasks import TASK_NAMES, FileTask, load_task, split_dialogue
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LOCAL_TASKS = [name for name in TASK_NAMES if name != "amazon_polarity"]
+# Splits each local task has in the mirror (cosmos_qa: validation only; anthropic_hh: test only).
+EXPECTED_SPLITS = {"sst2": {"train", "test"}, "boolq": {"train", "test"}, "sciq": {"train", "test"},
+                   "cosmos_qa": {"test"}, "anthropic_hh": {"test"}}
+
+
+@pytest.fixture(scope="module")
+def mirror() -> Path:
+    """The local dataset mirror: $W2S_TEST_DATA_DIR, else ../shared/datasets beside the repo."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    path = Path(os.environ.get("W2S_TEST_DATA_DIR") or default)
+    if not (path / "sst2").is_dir():
+        pytest.fail(f"no local dataset mirror at {path}: set W2S_TEST_DATA_DIR to the folder holding sst2/")
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(mirror: Path) -> dict[str, dict[str, pl.DataFrame]]:
+    return {name: load_task(name, source="local", local_dir=str(mirror), seed=0) for name in LOCAL_TASKS}
+
+
+def raw(mirror: Path, folder: str, split: str) -> pl.DataFrame:
+    return pl.read_ndjson(mirror / folder / f"{split}.jsonl", infer_schema_length=None)
+
+
+def raises(fn: Callable[[], object], *culprits: str) -> str:
+    """Call `fn`, expect a one-line InputError whose message contains every culprit."""
+    with pytest.raises(InputError) as info:
+        fn()
+    message = str(info.value)
+    assert "\n" not in message, message
+    for culprit in culprits:
+        assert culprit in message, f"{culprit!r} not in {message!r}"
+    return message
+
+
+# --- built-in tasks from the local mirror -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LOCAL_TASKS)
+def test_local_task_is_binary_text(name: str, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    splits = loaded[name]
+    assert set(splits) == EXPECTED_SPLITS[name]
+    for df in splits.values():
+        assert df.schema == pl.Schema({"text": pl.Utf8, "label": pl.Int8})
+        assert set(df["label"].unique()) == {0, 1}
+        assert df["text"].null_count() == 0 and (df["text"].str.strip_chars().str.len_chars() > 0).all()
+
+
+def test_local_rows_kept_in_source_order(mirror: Path, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    sst2 = raw(mirror, "sst2", "validation")
+    assert loaded["sst2"]["test"]["text"].to_list() == sst2["sentence"].to_list()
+    assert loaded["sst2"]["test"]["label"].to_list() == sst2["label"].to_list()
+    boolq = raw(mirror, "boolq", "train")
+    first = loaded["boolq"]["train"].row(0, named=True)
+    assert first["text"] == f"{boolq['passage'][0]}\n\nQuestion: {boolq['question'][0]}?"
+    assert first["label"] == int(boolq["answer"][0])
+    assert len(loaded["boolq"]["train"]) == len(boolq)
+
+
+def test_sciq_train_draws_wrong_answers_from_other_rows(mirror: Path,
+                                                        loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    source = raw(mirror, "sciq", "train")
+    assert source["distractor1"].null_count() == len(source)  # the mirror's train split has no distractors
+    answers = set(source["correct_answer"].to_list())
+    formatted = loaded["sciq"]["train"]
+    assert len(formatted) == len(source)
+    assert 0.45 < formatted["label"].mean() < 0.55  # type: ignore[operator]
+    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+        assert text.startswith(f"Question: {ex['question']}\nAnswer: ")
+        candidate = text.split("\nAnswer: ", 1)[1]
+        if label == 1:
+            assert candidate == ex["correct_answer"]
+        else:
+            assert candidate in answers and candidate.casefold() != ex["correct_answer"].casefold()
+
+
+def test_sciq_test_uses_distractors(mirror: Path, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    source = raw(mirror, "sciq", "validation")
+    formatted = loaded["sciq"]["test"]
+    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+        candidate = text.split("\nAnswer: ", 1)[1]
+        wrong = {ex["distractor1"], ex["distractor2"], ex["distractor3"]}
+        assert candidate == ex["correct_answer"] if label else candidate in wrong
+
+
+def test_cosmos_qa_candidates(mirror: Path, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    source = raw(mirror, "cosmos_qa", "validation")
+    formatted = loaded["cosmos_qa"]["test"]
+    assert 0.45 < formatted["label"].mean() < 0.55  # type: ignore[operator]
+    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+        correct = ex[f"answer{ex['label']}"]
+        assert text.startswith(f"{ex['context']}\nQuestion: {ex['question']}\nAnswer: ")
+        assert (text.split("\nAnswer: ")[-1] == correct) == bool(label)
+
+
+def test_anthropic_hh_shows_both_responses(mirror: Path, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    source = raw(mirror, "anthropic_hh", "test")
+    formatted = loaded["anthropic_hh"]["test"]
+    assert 0.45 < formatted["label"].mean() < 0.55  # type: ignore[operator]
+    fallbacks = 0
+    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+        assert "Response A: " in text and "\n\nResponse B: " in text
+        assert text.endswith("\n\nIs Response A better?")
+        chosen = split_dialogue(ex["chosen"])
+        assert chosen is not None
+        response_a = text.split("Response A: ", 1)[1].split("\n\nResponse B: ", 1)[0]
+        if text.startswith("Response A: "):  # fallback: prompts differ, the full dialogues are shown
+            fallbacks += 1
+            assert (response_a == ex["chosen"].strip()) == bool(label)
+        else:
+            assert text.startswith(chosen[0].strip())
+            assert (response_a == chosen[1]) == bool(label)
+    assert 0 < fallbacks < len(source) // 100  # a handful of rows (5 in the mirror) differ before the end
+
+
+def test_split_dialogue() -> None:
+    assert split_dialogue("\n\nHuman: hi\n\nAssistant: a\n\nHuman: ok\n\nAssistant: b ") == (
+        "\n\nHuman: hi\n\nAssistant: a\n\nHuman: ok", "b")
+    assert split_dialogue("no turns here") is None
+
+
+def test_same_seed_same_rows_other_seed_other_draws(mirror: Path,
+                                                    loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    again = load_task("sciq", source="local", local_dir=str(mirror), seed=0)
+    assert again["train"].equals(loaded["sciq"]["train"])
+    other = load_task("sciq", source="local", local_dir=str(mirror), seed=1)
+    assert not other["train"]["label"].equals(loaded["sciq"]["train"]["label"])
+
+
+def test_hub_source_gives_the_local_rows(mirror: Path, monkeypatch: pytest.MonkeyPatch,
+                                         loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    import datasets
+
+    calls: list[tuple[str, dict[str, str]]] = []
+
+    def fake_load(hub_id: str, **kwargs: str) -> datasets.DatasetDict:
+        calls.append((hub_id, kwargs))
+        files = {"train": "train", "validation": "validation", "test": "validation"}  # hub test: unused
+        return datasets.DatasetDict({k: datasets.Dataset.from_polars(raw(mirror, "sciq", v))
+                                     for k, v in files.items()})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    hub = load_task("sciq", source="hub", local_dir=None, seed=0)
+    assert calls == [("allenai/sciq", {})]
+    assert set(hub) == {"train", "test"}
+    for split in hub:
+        assert hub[split].equals(loaded["sciq"][split])
+
+
+def test_hub_failure_is_one_line_with_offline_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    def failing(hub_id: str, **kwargs: str) -> None:
+        raise ConnectionError("Couldn't reach the hub\nsecond line of detail")
+
+    monkeypatch.setattr(datasets, "load_dataset", failing)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    raises(lambda: load_task("anthropic_hh", source="hub", local_dir=None, seed=0),
+           "Anthropic/hh-rlhf", "ConnectionError", "data.source: local")
+
+
+# --- built-in task errors -----------------------------------------------------------------------------
+
+
+def test_unknown_task_lists_known_names(tmp_path: Path) -> None:
+    mine = {"mine": FileTask(str(tmp_path / "x.csv"), "t", "y")}
+    raises(lambda: load_task("sst3", source="local", local_dir=str(tmp_path), seed=0, file_tasks=mine),
+           "'sst3'", "sst2", "anthropic_hh", "mine")
+
+
+def test_local_source_errors(tmp_path: Path) -> None:
+    raises(lambda: load_task("sst2", source="local", local_dir=None, seed=0), "sst2", "local_dir")
+    raises(lambda: load_task("sst2", source="local", local_dir=str(tmp_path / "nope"), seed=0),
+           str(tmp_path / "nope"))
+    raises(lambda: load_task("boolq", source="local", local_dir=str(tmp_path), seed=0),
+           "boolq", str(tmp_path / "boolq"))
+    (tmp_path / "boolq").mkdir()
+    (tmp_path / "boolq" / "dev.jsonl").write_text('{"question": "q", "passage": "p", "answer": true}\n')
+    raises(lambda: load_task("boolq", source="local", local_dir=str(tmp_path), seed=0),
+           "boolq", "train.jsonl", "validation.jsonl")
+    raises(lambda: load_task("sst2", source="disk", local_dir=str(tmp_path), seed=0), "'disk'")
+    raises(lambda: load_task("amazon_polarity", source="local", local_dir=str(tmp_path), seed=0),
+           "amazon_polarity", "data.source: hub")
+
+
+def test_amazon_polarity_local_copy_loads_when_present(tmp_path: Path) -> None:
+    folder = tmp_path / "amazon_polarity"
+    folder.mkdir()
+    rows = pl.DataFrame({"label": [1, 0], "title": ["Great", "Broke"], "content": ["Loved it.", "Day one."]})
+    rows.write_ndjson(folder / "test.jsonl")
+    out = load_task("amazon_polarity", source="local", local_dir=str(tmp_path), seed=0)
+    assert list(out) == ["test"]
+    assert out["test"].rows() == [("Great\n\nLoved it.", 1), ("Broke\n\nDay one.", 0)]
+
+
+def write_mirror(tmp_path: Path, folder: str, file: str, content: str) -> str:
+    (tmp_path / folder).mkdir(exist_ok=True)
+    (tmp_path / folder / file).write_text(content)
+    return str(tmp_path)
+
+
+def test_bad_local_files(tmp_path: Path) -> None:
+    root = write_mirror(tmp_path, "sst2", "train.jsonl", '{"idx": 0, "text": "hi", "label": 1}\n')
+    raises(lambda: load_task("sst2", source="local", local_dir=root, seed=0), "'sentence'", "train.jsonl")
+    write_mirror(tmp_path, "sst2", "train.jsonl", '{"sentence": "hi", "label": 1}\n{"sentence": \n')
+    raises(lambda: load_task("sst2", source="local", local_dir=root, seed=0), "train.jsonl", "cannot read")
+    write_mirror(tmp_path, "sst2", "train.jsonl", "")
+    raises(lambda: load_task("sst2", source="local", local_dir=root, seed=0), "train.jsonl", "empty")
+    write_mirror(tmp_path, "sst2", "train.jsonl", '{"sentence": "hi", "label": 2}\n')
+    raises(lambda: load_task("sst2", source="local", local_dir=root, seed=0), "sst2", "label 2")
+    write_mirror(tmp_path, "sst2", "train.jsonl", '{"sentence": null, "label": 1}\n')
+    raises(lambda: load_task("sst2", source="local", local_dir=root, seed=0), "sst2", "no usable rows")
+    root = write_mirror(tmp_path, "cosmos_qa", "validation.jsonl",
+                        '{"context": "c", "question": "q", "answer0": "a", "answer1": "b", "answer2": "c",'
+                        ' "answer3": "d", "label": 7}\n')
+    raises(lambda: load_task("cosmos_qa", source="local", local_dir=root, seed=0),
+           "cosmos_qa", "validation.jsonl", "label 7")
+
+
+def test_null_rows_are_dropped(tmp_path: Path) -> None:
+    root = write_mirror(tmp_path, "sst2", "train.jsonl",
+                        '{"sentence": "good", "label": 1}\n{"sentence": null, "label": 0}\n'
+                        '{"sentence": "bad", "label": null}\n{"sentence": "meh", "label": 0}\n')
+    out = load_task("sst2", source="local", local_dir=root, seed=0)
+    assert out["train"].rows() == [("good", 1), ("meh", 0)]
+
+
+def test_negative_seed(mirror: Path) -> None:
+    raises(lambda: load_task("sst2", source="local", local_dir=str(mirror), seed=-1), "seed", "-1")
+
+
+# --- file tasks ---------------------------------------------------------------------------------------
+
+
+def load_file(task: FileTask, name: str = "mine") -> pl.DataFrame:
+    out = load_task(name, source="hub", local_dir=None, seed=0, file_tasks={name: task})
+    assert list(out) == ["train"]
+    assert out["train"].schema == pl.Schema({"text": pl.Utf8, "label": pl.Int8})
+    return out["train"]
+
+
+def test_file_task_csv_with_positive_value_drops_null_labels() -> None:
+    df = load_file(FileTask(str(FIXTURES / "reviews.csv"), "review", "verdict", positive_value="pos"))
+    assert df.rows() == [("A warm, funny film.", 1), ("Dull and far too long.", 0),
+                         ("The cast is superb.", 1), ("I walked out halfway.", 0)]
+
+
+def test_file_task_jsonl_bool_and_json_int() -> None:
+    expected = [1, 0, 1, 0]
+    jsonl, json = str(FIXTURES / "reviews.jsonl"), str(FIXTURES / "reviews.json")
+    assert load_file(FileTask(jsonl, "review", "liked"))["label"].to_list() == expected
+    assert load_file(FileTask(json, "review", "label"))["label"].to_list() == expected
+    assert load_file(FileTask(json, "review", "label"))["text"][0] == "A warm, funny film."
+    flipped = load_file(FileTask(jsonl, "review", "liked", positive_value=False))
+    assert flipped["label"].to_list() == [0, 1, 0, 1]
+
+
+def test_file_task_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "stars.parquet"
+    pl.DataFrame({"body": ["great", "awful", "fine"], "stars": [5, 1, 5]}).write_parquet(path)
+    df = load_file(FileTask(str(path), "body", "stars", positive_value=5))
+    assert df.rows() == [("great", 1), ("awful", 0), ("fine", 1)]
+    as_text = load_file(FileTask(str(path), "body", "stars", positive_value="5"))  # YAML may give a string
+    assert as_text.equals(df)
+
+
+@pytest.mark.parametrize(("content", "culprits"), [
+    ("t,y\nhello,1\n", ["'review'", "has no column"]),
+    ("review,y\nhello,1\n", ["'verdict'", "has no column"]),
+    ("review,verdict\n", ["no rows with a label", "'verdict'"]),
+    ("review,verdict\nhello,1\n,0\n", ["'review'", "null in 1", "row 1"]),
+    ("review,verdict\n1,1\n2,0\n", ["'review'", "not text"]),
+    ("review,verdict\na,1\nb,0\nc,2\n", ["'verdict'", "3 distinct"]),
+    ("review,verdict\na,1\nb,1\n", ["'verdict'", "1 distinct"]),
+    ("review,verdict\na,good\nb,bad\n", ["'verdict'", "positive_value"]),
+    ("review,verdict\na,1\nb,2\n", ["'verdict'", "not 0/1"]),
+])
+def test_file_task_errors(tmp_path: Path, content: str, culprits: list[str]) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text(content)
+    raises(lambda: load_file(FileTask(str(path), "review", "verdict")), str(path), *culprits)
+
+
+def test_file_task_file_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.csv"
+    raises(lambda: load_file(FileTask(str(missing), "t", "y")), str(missing), "not found")
+    txt = tmp_path / "data.txt"
+    txt.write_text("hello\n")
+    raises(lambda: load_file(FileTask(str(txt), "t", "y")), str(txt), "'.txt'")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    raises(lambda: load_file(FileTask(str(empty), "t", "y")), str(empty), "empty")
+    broken = tmp_path / "broken.parquet"
+    broken.write_text("not parquet")
+    raises(lambda: load_file(FileTask(str(broken), "t", "y")), str(broken), "cannot read")
+    wrong_positive = FileTask(str(FIXTURES / "reviews.csv"), "review", "verdict", positive_value="great")
+    raises(lambda: load_file(wrong_positive), "reviews.csv", "'verdict'", "'great'")

@@ -1,0 +1,103 @@
+"""Atomic reads and writes of pipeline outputs.
+
+Every output is written to a temporary sibling and renamed into place, so a stage that dies midway
+leaves no file that a later run could mistake for a result (DVC also discards a failed stage's
+outputs; the rename protects the workspace between the two).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from safetensors.numpy import load_file, save_file
+
+from w2s.errors import InputError
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success rename it to `path`, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success it replaces `path` as a whole, else it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to null (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Deterministic JSON (sorted keys, fixed float repr) written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_parquet(df: pl.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp, statistics=False)
+
+
+def read_parquet(path: str | Path) -> pl.DataFrame:
+    if not Path(path).is_file():
+        raise InputError(f"{path}: missing (run the stage that writes it: `dvc repro`)")
+    return pl.read_parquet(path)
+
+
+def write_features(path: str | Path, ids: np.ndarray, features: np.ndarray, meta: dict[str, str]) -> None:
+    """ids (N,) int64 and features (N, D) float32 in one safetensors file; `meta` as string metadata."""
+    with atomic_path(path) as tmp:
+        save_file({"ids": np.ascontiguousarray(ids, dtype=np.int64),
+                   "features": np.ascontiguousarray(features, dtype=np.float32)}, str(tmp), metadata=meta)
+
+
+def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(ids (N,), features (N, D)) as written by `write_features`."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: missing features file (run `dvc repro` to build it)")
+    tensors = load_file(str(path))
+    return tensors["ids"], tensors["features"]

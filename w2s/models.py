@@ -1,0 +1,155 @@
+"""Backbones from a hub id, and pooling of their hidden states into one vector per text.
+
+Two pooling rules (design.md): `last` (hidden state of the last real token) for decoders, whose last
+position is the only one that has seen the whole text; `mean` (over real tokens) for encoders. Both
+locate real tokens through the attention mask, never by searching the input ids for the pad id: GPT-2
+and Llama have no pad token, we pad with eos, and eos may also occur inside a text.
+
+Importing this module does no work; device and dtype are parameters of `load_backbone`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Literal, TypeVar, get_args
+
+import torch
+from torch import Tensor
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
+
+from w2s.errors import InputError
+
+Pooling = Literal["mean", "last"]
+POOLINGS: tuple[str, ...] = get_args(Pooling)
+
+_T = TypeVar("_T")
+
+
+def is_decoder(config: PretrainedConfig) -> bool:
+    """True for causal (left-to-right) language models: gpt2, llama, qwen2, gemma3_text, ...
+
+    Uses transformers' own auto mappings: an architecture with a causal-LM head and no masked-LM head
+    is a decoder (bert, roberta, electra have both, mpnet and deberta only the masked one). A
+    bidirectional architecture explicitly configured as a decoder (`BertConfig(is_decoder=True)`)
+    also counts, since its attention is then causal.
+    """
+    model_type = getattr(config, "model_type", "")
+    if getattr(config, "is_decoder", False) and not getattr(config, "is_encoder_decoder", False):
+        return True
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def resolve_pooling(config: PretrainedConfig, pooling: str) -> Pooling:
+    """Map a params value to a pooling rule: "auto" -> "last" for decoders, "mean" for encoders.
+
+    Raises InputError for anything other than "auto", "mean" or "last".
+    """
+    if pooling == "auto":
+        return "last" if is_decoder(config) else "mean"
+    if pooling == "mean" or pooling == "last":
+        return pooling
+    raise InputError(f"unknown pooling {pooling!r}: expected one of 'auto', 'mean', 'last'")
+
+
+def _load(hub_id: str, what: str, fn: Callable[[], _T]) -> _T:
+    """Call a `from_pretrained`, turning a missing or unreadable hub id into a one-line InputError."""
+    try:
+        return fn()
+    except (OSError, ValueError) as exc:  # OSError: no such repo or file; ValueError: unknown model type
+        kind = type(exc).__name__
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+        if offline and isinstance(exc, OSError):
+            raise InputError(
+                f"model {hub_id!r} cannot be loaded ({what}): not in the local Hugging Face cache and the hub "
+                f"is offline (HF_HUB_OFFLINE=1); build it with "
+                f"`python ../shared/offline/hf_offline_cache.py --only {hub_id}` ({kind})"
+            ) from exc
+        lines = str(exc).strip().splitlines()
+        raise InputError(f"model {hub_id!r} cannot be loaded ({what}): {kind}: {lines[0] if lines else ''}") from exc
+
+
+def load_tokenizer(hub_id: str) -> PreTrainedTokenizerBase:
+    """The (fast where available) tokenizer of `hub_id`, right-padding, with a pad token.
+
+    Tokenizers without a pad token (GPT-2, Llama) get eos as pad. That is safe here because pooling
+    reads the attention mask and never searches the ids for the pad id.
+    """
+    tokenizer = _load(hub_id, "tokenizer", lambda: AutoTokenizer.from_pretrained(hub_id))
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise InputError(f"model {hub_id!r}: its tokenizer has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_backbone(
+    hub_id: str,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The base model (no LM head) of `hub_id` in eval mode on `device`, and its tokenizer.
+
+    Attention is SDPA where the architecture supports it, eager elsewhere (transformers' default). Decoders get
+    `use_cache=False`: features need one forward pass, not a key/value cache.
+    Raises InputError when the id cannot be loaded (typo, or offline and not in the local cache).
+    """
+    config = _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id))
+    tokenizer = load_tokenizer(hub_id)
+
+    # No explicit attn_implementation: transformers already picks SDPA where the architecture supports
+    # it (bert, gpt2, llama) and eager elsewhere (mpnet), whereas asking for "sdpa" raises on mpnet.
+    model = _load(hub_id, "weights", lambda: AutoModel.from_pretrained(hub_id, dtype=dtype))
+    if is_decoder(config) and hasattr(model.config, "use_cache"):
+        model.config.use_cache = False
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def last_token_index(attention_mask: Tensor) -> Tensor:
+    """Index of the last real token per row: (B, T) -> (B,) int64.
+
+    The position of the last 1 in the mask, so right and left padding both work. Rows without any
+    real token must be rejected by the caller (see `pool`).
+    """
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)  # (T,)
+    return (positions * (attention_mask != 0)).amax(dim=1)  # (B,)
+
+
+def pool(hidden: Tensor, attention_mask: Tensor, pooling: Pooling) -> Tensor:
+    """One vector per row from per-token hidden states.
+
+    hidden (B, T, D), attention_mask (B, T) of 0/1 -> (B, D) in hidden's dtype.
+    `mean`: average over real tokens (mask 1). `last`: hidden state at the last real token.
+    Raises InputError on shape mismatch, unknown pooling, or a row with no real token.
+    """
+    if hidden.dim() != 3 or attention_mask.shape != hidden.shape[:2]:
+        raise InputError(
+            f"pool: hidden {tuple(hidden.shape)} and attention_mask {tuple(attention_mask.shape)} "
+            "must be (B, T, D) and (B, T)"
+        )
+    if pooling not in POOLINGS:
+        raise InputError(f"unknown pooling {pooling!r}: expected one of {POOLINGS}")
+    real = attention_mask != 0  # (B, T)
+    counts = real.sum(dim=1)  # (B,)
+    if bool((counts == 0).any()):
+        raise InputError(f"pool: row(s) {torch.nonzero(counts == 0).flatten().tolist()} have no real token")
+    if pooling == "mean":
+        summed = (hidden * real.unsqueeze(-1).to(hidden.dtype)).sum(dim=1)  # (B, D)
+        return summed / counts.unsqueeze(-1).to(hidden.dtype)
+    rows = torch.arange(hidden.shape[0], device=hidden.device)  # (B,)
+    return hidden[rows, last_token_index(attention_mask)]  # (B, D)

@@ -1,0 +1,148 @@
+"""The pool of rows a task's runs share, and each seed's split of its training rows.
+
+`build_pool` turns `load_task`'s splits into one label-balanced, deduplicated table of `n_train`
+training rows and `n_test` test rows (the test rows are shared by every seed). `split_train` then
+divides the training rows into train_weak (ground truth for supervisors) and train_transfer (labelled
+by a supervisor) for one seed. Both are deterministic functions of their inputs and `seed`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from w2s.errors import InputError
+from w2s.tasks import stable_rng
+
+SPLITS = ("train", "test")
+
+
+def normalize_text(text: pl.Expr) -> pl.Expr:
+    """Whitespace normalisation: CRLF/CR -> LF, runs of spaces/tabs/NBSP -> one space, no space at line
+    ends, ends stripped. Line breaks are kept (dialogues and passages use them as structure)."""
+    return (text.str.replace_all(r"\r\n?", "\n")
+            .str.replace_all(r"[ \t\f\v\u00a0]+", " ")
+            .str.replace_all(r" ?\n ?", "\n")
+            .str.strip_chars())
+
+
+def _who(task: str) -> str:
+    return f"task {task}" if task else "pool"
+
+
+def clean_split(frame: pl.DataFrame, task: str, split: str) -> pl.DataFrame:
+    """Columns text (normalised), label (Int8) of one split: rows with a null or empty text or a null
+    label dropped, then repeated texts dropped (the first occurrence is kept, whatever its label).
+    Raises InputError on missing columns, labels other than 0/1, or no rows left."""
+    missing = [c for c in ("text", "label") if c not in frame.columns]
+    if missing:
+        raise InputError(f"{_who(task)}: split {split} lacks column {missing[0]!r}")
+    out = (frame.select(normalize_text(pl.col("text").cast(pl.Utf8)), pl.col("label"))
+           .drop_nulls().filter(pl.col("text") != ""))
+    bad = out.filter(~pl.col("label").is_in([0, 1]))["label"]
+    if len(bad):
+        raise InputError(f"{_who(task)}: split {split} has label {bad[0]}; expected 0 or 1")
+    out = out.unique(subset="text", keep="first", maintain_order=True)
+    if out.is_empty():
+        raise InputError(f"{_who(task)}: split {split} has no rows with a non-empty text and a label")
+    return out.with_columns(pl.col("label").cast(pl.Int8))
+
+
+def _ranked(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """`frame` in a uniformly random order, with `_k`: the row's position among rows of its label."""
+    return (frame.with_columns(pl.Series("_rank", rng.permutation(len(frame)), dtype=pl.Int64))
+            .sort("_rank").drop("_rank")
+            .with_columns(pl.int_range(pl.len()).over("label").alias("_k")))
+
+
+def take_balanced(frame: pl.DataFrame, n: int, rng: np.random.Generator, *, task: str, split: str,
+                  what: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(n random rows, n/2 of each label; the other rows), both in random order, columns as `frame`.
+
+    The draw is nested: for the same rng state, the rows taken for n are among those taken for n + 2.
+    Raises InputError naming the task, split, class counts and `what` (e.g. "n_test=800") if a label
+    has fewer than n/2 rows.
+    """
+    counts = {k: int((frame["label"] == k).sum()) for k in (0, 1)}
+    if min(counts.values()) < n // 2:
+        raise InputError(f"{_who(task)}: split {split} has {counts[0]} rows of label 0 and {counts[1]} of "
+                         f"label 1 after deduplication; {what} needs {n // 2} of each")
+    ranked = _ranked(frame, rng)
+    taken = pl.col("_k") < n // 2
+    return ranked.filter(taken).drop("_k"), ranked.filter(~taken).drop("_k")
+
+
+def _check_sizes(n_train: int, n_test: int, task: str) -> None:
+    for key, n in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2 or n % 2:
+            raise InputError(f"{_who(task)}: {key} must be an even integer >= 2 (half per label), got {n!r}")
+
+
+def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, seed: int,
+               task: str = "") -> pl.DataFrame:
+    """The pool every seed of a task draws from: `n_test` test rows and `n_train` training rows.
+
+    `splits` is `load_task`'s output: {"train": df, "test": df} or one of them, each with columns text,
+    label (0/1). Steps: normalise whitespace (`normalize_text`), drop empty texts and duplicate texts
+    within each split (first occurrence kept), drop training rows whose text is anywhere in the test
+    split, then draw a label-balanced `n_test` test rows (n/2 per label) and `n_train` training rows.
+    A missing split is carved from the other one: the test rows are drawn first and the training rows
+    from what is left, so the two stay disjoint. The test draw and the training draw use separate
+    generators, so changing `n_train` never changes the test rows.
+
+    Returns columns id (Int64), text (Utf8), label (Int8), part ("train" | "test"), sorted by id: test
+    rows get ids 0..n_test-1 and training rows n_test..n_test+n_train-1, each in a random order fixed
+    by `seed`. The same inputs and seed give the same table. Raises InputError for an odd or
+    non-positive n, unknown or no splits, a split left empty, or a label with too few rows.
+    """
+    _check_sizes(n_train, n_test, task)
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown or not splits:
+        raise InputError(f"{_who(task)}: splits must be 'train' and/or 'test', got {sorted(splits)}")
+    clean = {name: clean_split(frame, task, name) for name, frame in splits.items()}
+    test_split = "test" if "test" in clean else "train"
+    test_source = clean[test_split]
+    test, rest = take_balanced(test_source, n_test, stable_rng(seed, "pool", "test"), task=task,
+                               split=test_split, what=f"n_test={n_test}")
+    if "train" in clean and "test" in clean:
+        train_source = clean["train"].filter(~pl.col("text").is_in(clean["test"]["text"].implode()))
+        train_split = "train"
+        if train_source.is_empty():
+            raise InputError(f"{_who(task)}: split train has no rows whose text is not in the test split")
+    else:
+        train_source = rest
+        train_split = f"{test_split} (rows left after drawing the test rows)"
+    train, _ = take_balanced(train_source, n_train, stable_rng(seed, "pool", "train"), task=task,
+                             split=train_split, what=f"n_train={n_train}")
+    pool = pl.concat([test.with_columns(part=pl.lit("test")), train.with_columns(part=pl.lit("train"))])
+    return pool.with_row_index("id").select(pl.col("id").cast(pl.Int64), "text", "label", "part")
+
+
+def split_train(pool: pl.DataFrame, *, seed: int, weak_fraction: float = 0.5) -> pl.DataFrame:
+    """Split the pool's training rows into train_weak and train_transfer for one seed.
+
+    With m = the smaller label count among training rows, train_weak gets k = round(m * weak_fraction)
+    rows of each label (clipped to 1..m-1 so both parts see both labels) and train_transfer all the
+    others: both parts are label-balanced when the pool is (as `build_pool` makes it). Disjoint,
+    deterministic for the same pool and seed, different across seeds. Row order of `pool` does not
+    matter (rows are sorted by id before the draw).
+
+    Returns columns id (Int64), part ("train_weak" | "train_transfer"), sorted by id. Raises
+    InputError if weak_fraction is not in (0, 1), columns are missing, or a label has < 2 rows.
+    """
+    if not (isinstance(weak_fraction, (int, float)) and 0 < weak_fraction < 1):
+        raise InputError(f"train.weak_fraction must be in (0, 1), got {weak_fraction!r}")
+    missing = [c for c in ("id", "label", "part") if c not in pool.columns]
+    if missing:
+        raise InputError(f"pool lacks column {missing[0]!r} (has: {', '.join(pool.columns)})")
+    train = pool.filter(pl.col("part") == "train").select(pl.col("id").cast(pl.Int64), "label").sort("id")
+    smallest = min(int((train["label"] == k).sum()) for k in (0, 1))
+    if smallest < 2:
+        raise InputError(f"pool: {len(train)} training rows with only {smallest} of one label; "
+                         "train_weak and train_transfer need at least 1 of each label")
+    k = min(max(math.floor(smallest * weak_fraction + 0.5), 1), smallest - 1)
+    ranked = _ranked(train, stable_rng(seed, "split_train"))
+    part = pl.when(pl.col("_k") < k).then(pl.lit("train_weak")).otherwise(pl.lit("train_transfer"))
+    return ranked.select("id", part.alias("part")).sort("id")

@@ -1,0 +1,335 @@
+"""Task registry: where each binary task's data comes from and how an example becomes (text, label).
+
+A built-in task loads from the Hugging Face hub (`source="hub"`) or from a local mirror folder
+`<local_dir>/<folder>/<hub split>.jsonl` with the hub's field names (`source="local"`); both go through
+the same formatter, so they give the same rows. We use the hub's labelled `validation` split as our
+`test` everywhere (the hub's own test splits often lack labels); Anthropic HH and amazon_polarity have
+no validation split, so their `test` split is ours.
+
+A formatter is `formatter(example, rng) -> (text, label) | None` (openai/weak-to-strong style): the
+generator is passed explicitly and derived from `(seed, task, split)` by a stable hash, so hub and
+local sources draw the same numbers. `None` drops the example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from w2s.errors import InputError
+
+Example = Mapping[str, Any]
+Formatter = Callable[[Example, np.random.Generator], "tuple[str, int] | None"]
+
+_VALIDATION_AS_TEST = {"train": "train", "validation": "test"}
+_TEST_AS_TEST = {"train": "train", "test": "test"}
+_HH_MARKER = "\n\nAssistant:"
+
+
+def format_sst2(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """text = sentence; label = label (1 = positive)."""
+    return ex["sentence"], int(ex["label"])
+
+
+def format_boolq(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """text = passage + question; label = answer (True -> 1)."""
+    return f"{ex['passage']}\n\nQuestion: {ex['question']}?", int(ex["answer"])
+
+
+def format_amazon_polarity(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """text = title, blank line, review body; label = label (1 = positive)."""
+    return f"{ex['title']}\n\n{ex['content']}", int(ex["label"])
+
+
+class AnswerPool:
+    """A split's distinct correct answers (first spelling of each casefolded, stripped form)."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.index: dict[str, int] = {}
+        self.answers: list[str] = []
+        for answer in answers:
+            if self.index.setdefault(answer.strip().casefold(), len(self.answers)) == len(self.answers):
+                self.answers.append(answer)
+
+    def draw_other(self, answer: str, rng: np.random.Generator) -> str | None:
+        """A uniform draw among the pool's answers other than `answer`; None if there is none."""
+        own = self.index.get(answer.strip().casefold())
+        n = len(self.answers) - (own is not None)
+        if n == 0:
+            return None
+        k = int(rng.integers(n))
+        return self.answers[k + (own is not None and k >= own)]
+
+
+def format_sciq(ex: Example, rng: np.random.Generator, pool: AnswerPool) -> tuple[str, int] | None:
+    """One binary example per question: the correct answer (label 1) or a wrong one (label 0), 50/50.
+
+    The wrong answer is one of the non-empty distractor1..3 (uniformly). Where all distractors are
+    null or empty (the local mirror's train split has none), it is another question's correct answer,
+    drawn uniformly from `pool` (the split's distinct correct answers) excluding this row's own. A row
+    with no possible wrong answer is dropped when the draw asks for one.
+    """
+    correct = ex["correct_answer"]
+    if rng.random() < 0.5:
+        return f"Question: {ex['question']}\nAnswer: {correct}", 1
+    own = correct.strip().casefold()
+    wrong = [d for k in (1, 2, 3) if (d := ex.get(f"distractor{k}")) and d.strip().casefold() != own]
+    candidate = wrong[int(rng.integers(len(wrong)))] if wrong else pool.draw_other(correct, rng)
+    return None if candidate is None else (f"Question: {ex['question']}\nAnswer: {candidate}", 0)
+
+
+def format_cosmos_qa(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """One binary example per question: the correct answer (label 1) or a uniformly drawn wrong one
+    (label 0), 50/50. Wrong candidates are answers whose text differs from the correct one; if none
+    does, the correct answer is shown (label 1). A label outside 0..3 raises InputError."""
+    index = int(ex["label"])
+    if index not in range(4):
+        raise InputError(f"label {index} is not an answer index 0..3 (id {ex.get('id')!r})")
+    correct = ex[f"answer{index}"]
+    wrong = [a for k in range(4) if (a := ex[f"answer{k}"]) is not None and a != correct]
+    is_correct = rng.random() < 0.5 or not wrong
+    candidate = correct if is_correct else wrong[int(rng.integers(len(wrong)))]
+    return f"{ex['context']}\nQuestion: {ex['question']}\nAnswer: {candidate}", int(is_correct)
+
+
+def split_dialogue(dialogue: str) -> tuple[str, str] | None:
+    """(prompt, final response) split at the last "\\n\\nAssistant:"; None without that marker."""
+    cut = dialogue.rfind(_HH_MARKER)
+    if cut < 0:
+        return None
+    return dialogue[:cut], dialogue[cut + len(_HH_MARKER):].strip()
+
+
+def format_anthropic_hh(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """Both final responses to the shared prompt, in random order; label 1 iff Response A is `chosen`.
+
+    (Showing one response, as the official code does, leaves the label unlearnable.) Where the two
+    dialogues do not share a prompt up to their last Assistant turn, the full dialogues are the
+    responses and no prompt is shown.
+    """
+    chosen, rejected = split_dialogue(ex["chosen"]), split_dialogue(ex["rejected"])
+    if chosen and rejected and chosen[0] == rejected[0]:
+        prompt, good, bad = chosen[0].strip() + "\n\n", chosen[1], rejected[1]
+    else:
+        prompt, good, bad = "", ex["chosen"].strip(), ex["rejected"].strip()
+    a_is_chosen = rng.random() < 0.5
+    a, b = (good, bad) if a_is_chosen else (bad, good)
+    return f"{prompt}Response A: {a}\n\nResponse B: {b}\n\nIs Response A better?", int(a_is_chosen)
+
+
+def _fixed(formatter: Formatter) -> Callable[[pl.DataFrame], Formatter]:
+    return lambda frame: formatter
+
+
+def _sciq_formatter(frame: pl.DataFrame) -> Formatter:
+    pool = AnswerPool(frame["correct_answer"].drop_nulls().to_list())
+    return lambda ex, rng: format_sciq(ex, rng, pool)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One built-in task: its hub id, local folder, required fields and formatter."""
+
+    hub_id: str
+    folder: str
+    fields: tuple[str, ...]  # source fields that must exist; rows with a null in one are dropped
+    make_formatter: Callable[[pl.DataFrame], Formatter]  # the split's frame -> its formatter
+    splits: Mapping[str, str] = field(default_factory=lambda: _VALIDATION_AS_TEST)  # hub split -> ours
+    hub_kwargs: Mapping[str, str] = field(default_factory=dict)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "sst2": TaskSpec("stanfordnlp/sst2", "sst2", ("sentence", "label"), _fixed(format_sst2)),
+    "boolq": TaskSpec("google/boolq", "boolq", ("passage", "question", "answer"), _fixed(format_boolq)),
+    "sciq": TaskSpec("allenai/sciq", "sciq", ("question", "correct_answer"), _sciq_formatter),
+    "cosmos_qa": TaskSpec("allenai/cosmos_qa", "cosmos_qa",
+                          ("context", "question", "answer0", "answer1", "answer2", "answer3", "label"),
+                          _fixed(format_cosmos_qa)),
+    "anthropic_hh": TaskSpec("Anthropic/hh-rlhf", "anthropic_hh", ("chosen", "rejected"),
+                             _fixed(format_anthropic_hh), _TEST_AS_TEST, {"data_dir": "harmless-base"}),
+    "amazon_polarity": TaskSpec("fancyzhx/amazon_polarity", "amazon_polarity", ("title", "content", "label"),
+                                _fixed(format_amazon_polarity), _TEST_AS_TEST),
+}
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """A user's own binary task from one local file (jsonl / json / csv / parquet, by suffix)."""
+
+    path: str
+    text_column: str
+    label_column: str
+    positive_value: str | int | bool | None = None  # the label meaning 1, if labels are not 0/1 or bool
+
+
+def stable_rng(seed: int, *keys: str) -> np.random.Generator:
+    """A generator for `seed` and a purpose (`keys`), stable across processes (no salted `hash()`)."""
+    if seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed} ({'/'.join(keys)})")
+    digest = int.from_bytes(hashlib.sha256("/".join(keys).encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+def format_split(frame: pl.DataFrame, task: str, split: str, seed: int, where: str) -> pl.DataFrame:
+    """Format one raw split (hub field names) into columns text (Utf8), label (Int8), in source order.
+
+    Rows with a null in a required field are dropped; a missing field, a label other than 0/1 or no
+    rows left raise InputError naming `where` (the file or hub id).
+    """
+    spec = TASKS[task]
+    missing = [c for c in spec.fields if c not in frame.columns]
+    if missing:
+        raise InputError(f"task {task}: {where} lacks field {missing[0]!r} (has: {', '.join(frame.columns)})")
+    frame = frame.drop_nulls(list(spec.fields))
+    formatter, rng = spec.make_formatter(frame), stable_rng(seed, "format", task, split)
+    try:
+        rows = [r for ex in frame.iter_rows(named=True) if (r := formatter(ex, rng)) is not None]
+    except InputError as e:  # a formatter names the bad value; add where it is
+        raise InputError(f"task {task}: {where}: {e}") from e
+    out = pl.DataFrame(rows, schema={"text": pl.Utf8, "label": pl.Int64}, orient="row")
+    bad = out.filter(~pl.col("label").is_in([0, 1]))["label"]
+    if len(bad):
+        raise InputError(f"task {task}: {where} has label {bad[0]} in split {split}; expected 0 or 1")
+    if out.is_empty():
+        raise InputError(f"task {task}: no usable rows in split {split} of {where}")
+    return out.with_columns(pl.col("label").cast(pl.Int8))
+
+
+def _read_local(task: str, local_dir: str | None) -> dict[str, tuple[pl.DataFrame, str]]:
+    """Raw frames of the mirror folder, keyed by our split name, with their file paths."""
+    if not local_dir:
+        raise InputError(f"task {task}: data.source is local but data.local_dir is not set")
+    root = Path(local_dir)
+    if not root.is_dir():
+        raise InputError(f"task {task}: data.local_dir {local_dir} is not a folder")
+    spec = TASKS[task]
+    folder = root / spec.folder
+    if not folder.is_dir():
+        if task == "amazon_polarity":
+            raise InputError(f"task amazon_polarity: no local copy ({folder} missing); use data.source: hub")
+        raise InputError(f"task {task}: folder {folder} missing in data.local_dir")
+    found = {ours: folder / f"{hub}.jsonl" for hub, ours in spec.splits.items()}
+    found = {ours: path for ours, path in found.items() if path.is_file()}
+    if not found:
+        wanted = ", ".join(f"{hub}.jsonl" for hub in spec.splits)
+        raise InputError(f"task {task}: no split file in {folder} (looked for {wanted})")
+    return {ours: (read_table(path), str(path)) for ours, path in found.items()}
+
+
+def _read_hub(task: str) -> dict[str, tuple[pl.DataFrame, str]]:
+    """Raw frames from the hub, keyed by our split name; a load failure is one-line InputError."""
+    import datasets  # heavy: only when the hub is used
+
+    spec = TASKS[task]
+    try:
+        loaded = datasets.load_dataset(spec.hub_id, **spec.hub_kwargs)
+    except Exception as e:  # any failure of the hub or the cache: re-raised as one line
+        offline = os.environ.get("HF_DATASETS_OFFLINE", "") not in ("", "0")
+        hint = "; HF_DATASETS_OFFLINE is set: use data.source: local" if offline else ""
+        raise InputError(f"task {task}: cannot load hub dataset {spec.hub_id} ({_first_line(e)}){hint}") \
+            from e
+    return {ours: (loaded[hub].to_polars(), f"hub {spec.hub_id} [{hub}]")
+            for hub, ours in spec.splits.items() if hub in loaded}
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """Read a .jsonl / .json / .csv / .parquet file with polars; any failure is one-line InputError."""
+    readers: dict[str, Callable[..., pl.DataFrame]] = {
+        ".jsonl": lambda p: pl.read_ndjson(p, infer_schema_length=None), ".json": pl.read_json,
+        ".csv": lambda p: pl.read_csv(p, infer_schema_length=None), ".parquet": pl.read_parquet}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(f"{path}: unsupported suffix {path.suffix!r}; use one of {', '.join(readers)}")
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    try:
+        return reader(path)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read as {path.suffix} ({_first_line(e)})") from e
+
+
+def _first_line(e: BaseException) -> str:
+    """`Type: first line of the message`, so a wrapped error stays one line."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
+def _binary_labels(column: pl.Series, where: str, positive: str | int | bool | None) -> pl.Series:
+    """0/1 Int8 labels of a non-null column: bool, {0, 1}, or two values with `positive` meaning 1."""
+    values = column.unique().sort().to_list()
+    if len(values) != 2:
+        shown = ", ".join(map(repr, values[:5])) + (", ..." if len(values) > 5 else "")
+        raise InputError(f"{where}: expected 2 distinct labels, found {len(values)} distinct ({shown})")
+    if positive is not None:
+        matches = [v for v in values if v == positive or str(v) == str(positive)]
+        if not matches:
+            raise InputError(f"{where}: positive_value {positive!r} is not one of the labels {values!r}")
+        return (column == matches[0]).cast(pl.Int8)
+    if column.dtype == pl.Boolean or (column.dtype.is_numeric() and values == [0, 1]):
+        return column.cast(pl.Int8)
+    raise InputError(f"{where}: labels {values!r} are not 0/1 or bool; set positive_value (the one for 1)")
+
+
+def load_file_task(name: str, task: FileTask) -> pl.DataFrame:
+    """A user's file task as columns text (Utf8), label (Int8), in file order.
+
+    Rows with a null label are dropped; a null text in a labelled row, a missing or non-text column,
+    an empty file or a non-binary label column raise InputError naming the path and column.
+    """
+    path, (text, label) = Path(task.path), (task.text_column, task.label_column)
+    frame = read_table(path)
+    has = ", ".join(frame.columns)
+    for column in (text, label):
+        if column not in frame.columns:
+            raise InputError(f"task {name}: {path} has no column {column!r} (has: {has})")
+    frame = frame.select(pl.col(text).alias("text"), pl.col(label).alias("label")).with_row_index("row")
+    frame = frame.drop_nulls("label")
+    if frame.is_empty():
+        raise InputError(f"task {name}: {path} has no rows with a label in column {label!r}")
+    null_rows = frame.filter(pl.col("text").is_null())["row"]
+    if len(null_rows):
+        raise InputError(f"task {name}: {path} column {text!r} is null in {len(null_rows)} labelled rows "
+                         f"(first: row {null_rows[0]}, counting from 0)")
+    if frame["text"].dtype != pl.Utf8:
+        raise InputError(f"task {name}: {path} column {text!r} holds {frame['text'].dtype}, not text")
+    where = f"task {name}: {path} column {label!r}"
+    return frame.select("text", label=_binary_labels(frame["label"], where, task.positive_value))
+
+
+def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
+              file_tasks: Mapping[str, FileTask] | None = None) -> dict[str, pl.DataFrame]:
+    """Load and format one task.
+
+    Returns {"train": df, "test": df}, or only the splits that exist (a local mirror with only a
+    validation file gives {"test": df}); each df has exactly columns text (Utf8) and label (Int8, 0/1),
+    in source order, not deduplicated or balanced yet. `source` is "hub" or "local"; `local_dir` is
+    required for "local". A name in `file_tasks` is loaded from its file (whatever the source) and
+    returned as {"train": df}: the caller carves the test split. The formatters' generators depend on
+    (seed, task, split) only, so the same data gives the same rows from either source.
+    """
+    file_tasks = file_tasks or {}
+    if name in file_tasks:
+        return {"train": load_file_task(name, file_tasks[name])}
+    if name not in TASKS:
+        extra = f"; file tasks: {', '.join(file_tasks)}" if file_tasks else ""
+        raise InputError(f"unknown task {name!r}; built-in: {', '.join(TASK_NAMES)}{extra}")
+    if source == "local":
+        raw = _read_local(name, local_dir)
+    elif source == "hub":
+        raw = _read_hub(name)
+    else:
+        raise InputError(f"task {name}: data.source must be 'hub' or 'local', got {source!r}")
+    if not raw:
+        wanted = ", ".join(TASKS[name].splits)
+        raise InputError(f"task {name}: the {source} source has none of the splits {wanted}")
+    return {split: format_split(frame, name, split, seed, where) for split, (frame, where) in raw.items()}
