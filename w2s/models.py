@@ -58,8 +58,10 @@ def resolve_pooling(config: PretrainedConfig, pooling: str) -> Pooling:
     """
     if pooling == "auto":
         return "last" if is_decoder(config) else "mean"
-    if pooling == "mean" or pooling == "last":
-        return pooling
+    if pooling == "mean":
+        return "mean"
+    if pooling == "last":
+        return "last"
     raise InputError(f"unknown pooling {pooling!r}: expected one of 'auto', 'mean', 'last'")
 
 
