@@ -14,6 +14,7 @@ from w2s.config import load_params
 from w2s.io import read_features, read_parquet
 from w2s.pipeline import train_ground_truth
 from w2s.runs import write_run
+from w2s.train import is_main_process
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -22,13 +23,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--model", required=True, help="model key (params: ladder)")
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--pool", required=True, help="pool parquet from `prepare`")
-    p.add_argument("--features", required=True, help="features of --model from `embed`")
+    p.add_argument("--features", required=True, help="features of --model from `embed` (train.mode probe)")
     p.add_argument("--out", required=True, help="run directory to write")
     args = p.parse_args(argv)
     params = load_params(args.params)
-    cli.deterministic(threads=1)
-    run = train_ground_truth(read_parquet(args.pool), read_features(args.features), params,
+    probe = params.train.mode == "probe"
+    cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
+    run = train_ground_truth(read_parquet(args.pool), read_features(args.features) if probe else None, params,
                              args.task, args.model, args.seed)
+    if not is_main_process():  # under `accelerate launch`, rank 0 writes
+        return
     write_run(run, args.out)
     print(f"train_gt {args.task}/{args.model}/seed{args.seed}: test accuracy {run.summary()['accuracy']:.3f}")
 

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 from w2s import cli
 from w2s.config import Pair, load_params
-from w2s.io import read_features
+from w2s.io import read_features, read_parquet
 from w2s.pipeline import train_weak_to_strong
 from w2s.runs import read_predictions, write_run
+from w2s.train import is_main_process
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -20,14 +21,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--method", required=True, help="loss name (params: methods)")
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--weak-run", required=True, help="the supervisor's `train_gt` run directory")
-    p.add_argument("--features", required=True, help="features of --strong from `embed`")
+    p.add_argument("--features", required=True, help="features of --strong from `embed` (train.mode probe)")
+    p.add_argument("--pool", help="pool parquet from `prepare` (train.mode finetune/lora: the texts)")
     p.add_argument("--out", required=True, help="run directory to write")
     args = p.parse_args(argv)
     params = load_params(args.params)
-    cli.deterministic(threads=1)
+    probe = params.train.mode == "probe"
+    cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
     pair = Pair(args.weak, args.strong)
-    run = train_weak_to_strong(read_predictions(args.weak_run), read_features(args.features), params,
-                               args.task, pair, args.method, args.seed)
+    run = train_weak_to_strong(read_predictions(args.weak_run), read_features(args.features) if probe else None,
+                               params, args.task, pair, args.method, args.seed,
+                               pool=None if probe or args.pool is None else read_parquet(args.pool))
+    if not is_main_process():  # under `accelerate launch`, rank 0 writes
+        return
     write_run(run, args.out)
     print(f"train_w2s {args.task}/{pair.name}/{args.method}/seed{args.seed}: "
           f"test accuracy {run.summary()['accuracy']:.3f}")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -155,3 +155,114 @@ def pool(hidden: Tensor, attention_mask: Tensor, pooling: Pooling) -> Tensor:
         return summed / counts.unsqueeze(-1).to(hidden.dtype)
     rows = torch.arange(hidden.shape[0], device=hidden.device)  # (B,)
     return hidden[rows, last_token_index(attention_mask)]  # (B, D)
+
+
+class SequenceClassifier(nn.Module):
+    """A transformer backbone + pooling + a linear head: one logit per text (p = sigmoid(logit)).
+
+    The finetune and LoRA modes train this module; the probe mode trains only a head on features that
+    the same backbone and pooling computed once (`w2s.features`). The head reads the pooled last hidden
+    state (mean over real tokens for encoders, last real token for decoders; `resolve_pooling`), in
+    float32 even under bf16 autocast, so logits and losses keep full precision.
+    """
+
+    def __init__(self, backbone: PreTrainedModel, pooling: Pooling, generator: torch.Generator) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling: Pooling = pooling
+        dim = int(backbone.config.hidden_size)
+        self.head = nn.Linear(dim, 1)
+        with torch.no_grad():
+            bound = 1.0 / dim**0.5
+            self.head.weight.copy_(torch.rand(1, dim, generator=generator) * 2 * bound - bound)
+            self.head.bias.zero_()
+
+    def pooled(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """(B, T) token ids and mask -> (B, D) float32 pooled hidden states."""
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, D)
+        return pool(hidden.float(), attention_mask, self.pooling)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # (B, T) -> (B,)
+        return self.head(self.pooled(input_ids, attention_mask)).squeeze(-1).float()
+
+
+def _drop_pooler(backbone: PreTrainedModel) -> None:
+    """BERT-style backbones carry a pooler ([CLS] dense + tanh) we never read; drop it so that every
+    parameter gets a gradient (DDP insists) and no memory goes to it."""
+    if getattr(backbone, "pooler", None) is not None:
+        backbone.pooler = None  # type: ignore[assignment]
+
+
+
+def classifier_from_backbone(
+    backbone: PreTrainedModel,
+    *,
+    mode: str,
+    generator: torch.Generator,
+    pooling: str = "auto",
+    lora_r: int = 8,
+    lora_alpha: int = 16,
+    lora_dropout: float = 0.05,
+    gradient_checkpointing: bool = False,
+) -> SequenceClassifier:
+    """Wrap a base model (pretrained or random-init) for training in `mode` "finetune" or "lora".
+
+    finetune: every backbone weight and the head train. lora: the backbone is frozen and `peft` adds
+    rank-`lora_r` adapters (scale lora_alpha / lora_r, dropout lora_dropout) to all its linear layers;
+    the adapters and the head train. The head is initialised from `generator` (uniform, +-1/sqrt(D)).
+    """
+    if mode not in ("finetune", "lora"):
+        raise InputError(f"train.mode: classifier_from_backbone needs 'finetune' or 'lora', got {mode!r}")
+    config = backbone.config
+    if is_decoder(config) and hasattr(config, "use_cache"):
+        config.use_cache = False  # training needs no key/value cache
+    _drop_pooler(backbone)
+    if gradient_checkpointing:
+        if not getattr(backbone, "supports_gradient_checkpointing", False):
+            raise InputError(f"train.gradient_checkpointing: {config.model_type} does not support it")
+        if hasattr(backbone, "activation_checkpointing_enable"):  # transformers >= 5 names it so
+            backbone.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if mode == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules="all-linear",
+                          bias="none")
+        backbone = get_peft_model(backbone, lora)  # type: ignore[assignment]  # freezes the base weights
+    backbone.train()
+    return SequenceClassifier(backbone, resolve_pooling(config, pooling), generator)
+
+
+def load_classifier(
+    hub_id: str,
+    *,
+    mode: str,
+    generator: torch.Generator,
+    pooling: str = "auto",
+    lora_r: int = 8,
+    lora_alpha: int = 16,
+    lora_dropout: float = 0.05,
+    gradient_checkpointing: bool = False,
+) -> tuple[SequenceClassifier, PreTrainedTokenizerBase]:
+    """A trainable classifier on the pretrained `hub_id` (float32 weights, on the CPU; `fit` moves it)
+    and its tokenizer. SDPA attention where the architecture has it (transformers' default)."""
+    _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id))
+    tokenizer = load_tokenizer(hub_id)
+    backbone = _load(hub_id, "weights", lambda: AutoModel.from_pretrained(hub_id, dtype=torch.float32))
+    model = classifier_from_backbone(backbone, mode=mode, generator=generator, pooling=pooling, lora_r=lora_r,
+                                     lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                                     gradient_checkpointing=gradient_checkpointing)
+    return model, tokenizer
+
+
+def classifier_from_config(
+    config: PretrainedConfig, *, mode: str, generator: torch.Generator, seed: int = 0, **kwargs: Any
+) -> SequenceClassifier:
+    """A random-init classifier from a config (tests and benchmarks: no weights to download).
+
+    `seed` seeds torch's global generator for the backbone's init, so the same call gives the same
+    weights; other keyword arguments as `classifier_from_backbone`."""
+    torch.manual_seed(seed)
+    backbone = AutoModel.from_config(config)
+    return classifier_from_backbone(backbone, mode=mode, generator=generator, **kwargs)

@@ -2,24 +2,60 @@
 
 A run is a module that maps a batch of inputs to one logit per row (p = sigmoid(logit)), a loss from
 `w2s.losses` (ground-truth runs use `xent` on 0/1 labels; weak-to-strong runs use the chosen method on
-the supervisor's soft labels), and a `TrainParams`. Randomness (head init, batch order) comes from an
-explicit `torch.Generator` seeded by the caller. The test accuracy is recorded along training, for the
-paper's overfitting-to-weak-labels analysis; it never influences training.
+the supervisor's soft labels), and a `TrainParams`. Three modes share this one loop:
+
+- `probe`: the data are a feature tensor (N, D) from the `embed` stage and the model a `LinearProbe`;
+- `finetune` / `lora`: the data are tokenized texts (`w2s.textdata.TextRows`) and the model a
+  `w2s.models.SequenceClassifier` (backbone + pooling + linear head), built by
+  `w2s.models.load_classifier(hub_id, mode=...)` or `classifier_from_config` (random init).
+
+Randomness (head init, batch order) comes from an explicit `torch.Generator` seeded by the caller;
+dropout draws from torch's global generator, which the pipeline seeds too, so a CPU run is repeatable
+bit for bit. The test accuracy is recorded along training, for the paper's overfitting-to-weak-labels
+analysis; it never influences training.
+
+Speed (issue 7): text batches are length-bucketed and padded per batch; on CUDA the forward runs under
+bf16 autocast (weights, optimizer state, logits and losses stay fp32), AdamW is the fused kernel, and
+attention is PyTorch's SDPA (transformers' default where the architecture supports it). The loop does
+no per-example Python and no host-device synchronisation per step: the running loss stays on the
+device and is read (`.item()`-like) only at evaluation points and at the end. Labelling (`predict`)
+runs in length-sorted batches under `torch.inference_mode()` and the same autocast.
+
+Multi-process (issue 8, `accelerate launch`): when the environment says WORLD_SIZE > 1, `fit` builds an
+`accelerate.Accelerator`, wraps the model in DistributedDataParallel on the process's device, and
+shards every micro-batch across processes (rank r takes rows r, r + W, r + 2W, ... of the length-sorted
+micro-batch, so shards have similar lengths). Every process uses the same seed, hence the same
+generator, the same batch order and the same head initialisation (DDP also broadcasts rank 0's weights
+at wrap time): the global batches, their order and the learning-rate schedule are exactly those of the
+one-process run, and each process's loss is weighted by its share of the step's rows so that the
+averaged gradient equals the one-process gradient of the whole step. What differs: float summation
+order (gradients are all-reduced), dropout masks (each process draws its own), and logconf's per-batch
+threshold, which is picked per shard rather than per micro-batch. `predict` shards batches the same way
+and gathers the probabilities on every process; only rank 0 (`is_main_process()`) should write files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-from w2s.config import TrainParams
+from w2s.config import TrainParams, check_train
 from w2s.errors import InputError
+from w2s.textdata import TextRows, bucketed_batches, sorted_batches, tokenize_rows
 
 LossFn = Callable[[Tensor, Tensor, float], Tensor]
+Data = Tensor | TextRows
+"""Training or test inputs: a feature tensor (N, D) for probes, tokenized texts for finetune/lora."""
 
 
 class LinearProbe(nn.Module):
@@ -44,11 +80,13 @@ class LinearProbe(nn.Module):
 
 @dataclass(frozen=True)
 class EvalPoint:
-    """Test accuracy after `step` optimizer steps."""
+    """Test accuracy after `step` optimizer steps (and, with `fit(weak_eval_set=...)`, the agreement of the
+    model's hard predictions with held-out weak labels: the early-stopping signal of `w2s.overfitting`)."""
 
     step: int
     epoch: float
     accuracy: float
+    val_weak_agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,55 +96,310 @@ class FitResult:
     final_loss: float
 
 
-def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> np.ndarray:
-    """p(y=1) for every row of `x`: (N, ...) -> (N,) float64."""
+# ----------------------------------------------------------------------------------------- devices
+
+
+def world_size() -> int:
+    """Processes in this run (`accelerate launch` / torchrun set WORLD_SIZE); 1 for a plain run."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a plain one-process run): the only process that writes outputs."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` -> this process's CUDA device if there is one (LOCAL_RANK under a launcher), else CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"train.device: not a torch device: {device!r} (auto, cpu, cuda, cuda:1)") from None
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a precision param: auto -> bf16 on CUDA, none (fp32) elsewhere."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp32":
+        return None
+    raise InputError(f"train.precision: must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+# ---------------------------------------------------------------------------------------- schedule
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup_frac: float) -> float:
+    """Multiplier of the base learning rate for optimizer step `step` (0-based) of `total`.
+
+    Warm-up: the first w = ceil(warmup_frac * total) steps ramp linearly, (step + 1) / w, reaching 1 at
+    step w - 1 (no step is wasted at lr 0). Then `constant`: 1; `cosine`: 0.5 (1 + cos(pi q)) with
+    q = (step - w) / (total - w), from 1 at the end of the warm-up down towards 0 at the last step.
+    """
+    warm = math.ceil(warmup_frac * total)
+    if step < warm:
+        return (step + 1) / warm
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        q = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * q))
+    raise InputError(f"train.schedule: must be 'constant' or 'cosine', got {schedule!r}")
+
+
+# ---------------------------------------------------------------------------------------- batching
+
+
+def _step_batches(data: Data, step_rows: int, generator: torch.Generator) -> list[Tensor]:
+    """One epoch of optimizer-step batches (row indices, int64 CPU tensors).
+
+    Features: a fresh permutation cut into consecutive slices (the probe's order). Texts: length
+    buckets (`w2s.textdata.bucketed_batches`), so each batch is padded little.
+    """
+    if isinstance(data, TextRows):
+        return [torch.from_numpy(b) for b in bucketed_batches(data.lengths, step_rows, generator)]
+    order = torch.randperm(len(data), generator=generator)
+    return [order[s : s + step_rows] for s in range(0, len(data), step_rows)]
+
+
+def _inputs(data: Data, idx: Tensor, device: torch.device) -> dict[str, Tensor] | Tensor:
+    if isinstance(data, TextRows):
+        batch = data.batch(idx.numpy())
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    return data[idx.to(data.device)]
+
+
+def _forward(model: nn.Module, inputs: dict[str, Tensor] | Tensor) -> Tensor:
+    return model(**inputs) if isinstance(inputs, dict) else model(inputs)
+
+
+def _shard(idx: Tensor, rank: int, world: int) -> Tensor:
+    return idx[rank::world] if world > 1 else idx
+
+
+# --------------------------------------------------------------------------------------- inference
+
+
+def _gather_rows(pieces: list[tuple[np.ndarray, np.ndarray]], n: int, width: int | None) -> np.ndarray:
+    """Scatter (rows, values) pieces from every process into one (N,) or (N, width) array."""
+    if world_size() > 1:
+        import torch.distributed as dist
+
+        everyone: list[Any] = [None] * world_size()
+        dist.all_gather_object(everyone, pieces)
+        pieces = [piece for part in everyone for piece in part]
+    dtype = pieces[0][1].dtype if pieces else np.float64
+    out = np.zeros((n,) if width is None else (n, width), dtype=dtype)
+    for rows, values in pieces:
+        out[rows] = values
+    return out
+
+
+def _batched_outputs(model: nn.Module, data: Data, fn: Callable[[nn.Module, Any], Tensor], batch_size: int,
+                     device: torch.device | None, precision: str, desc: str,
+                     progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Run `fn(model, inputs)` over `data` in length-sorted batches (this process's share of them)."""
+    if batch_size < 1:
+        raise InputError(f"predict: batch_size must be positive, got {batch_size}")
+    dev = device or _model_device(model)
+    dtype = autocast_dtype(precision, dev) if isinstance(data, TextRows) else None  # probes stay fp32
+    if isinstance(data, TextRows):
+        batches = [torch.from_numpy(b) for b in sorted_batches(data.lengths, batch_size)]
+    else:
+        batches = [torch.arange(s, min(s + batch_size, len(data))) for s in range(0, len(data), batch_size)]
+    world, rank = world_size(), int(os.environ.get("RANK", "0"))
+    mine = batches[rank::world]
+    was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        out = [torch.sigmoid(model(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
-    model.train()
-    return torch.cat(out).double().numpy() if out else np.zeros(0)
+    outputs: list[tuple[Tensor, Tensor]] = []
+    try:
+        with torch.inference_mode(), _autocast(dev, dtype):
+            for idx in tqdm(mine, desc=desc, unit="batch", disable=not progress or not is_main_process(),
+                            file=sys.stderr, leave=False):
+                outputs.append((idx, fn(model, _inputs(data, idx, dev)).float()))
+    finally:
+        model.train(was_training)
+    # one device -> host copy per batch, after all batches were queued (no sync inside the loop)
+    return [(idx.numpy(), out.cpu().numpy()) for idx, out in outputs]
 
 
-def _accuracy(model: nn.Module, x: Tensor, labels: Tensor) -> float:
-    return float(((predict(model, x) > 0.5) == labels.numpy().astype(bool)).mean())
+def predict(model: nn.Module, data: Data, batch_size: int = 1024, *, device: torch.device | None = None,
+            precision: str = "auto", progress: bool = False) -> np.ndarray:
+    """p(y=1) for every row of `data` (features (N, D) or TextRows): -> (N,) float64, in row order.
+
+    Texts run in length-sorted batches (longest first) under inference mode and autocast (`precision`,
+    as TrainParams.precision), on the model's device unless `device` is given. Under a multi-process
+    launch every process labels its share of the batches and all of them get the full result.
+    """
+    if len(data) == 0:
+        return np.zeros(0)
+    pieces = _batched_outputs(model, data, lambda m, x: torch.sigmoid(_forward(m, x)), batch_size, device,
+                              precision, "label", progress)
+    return _gather_rows(pieces, len(data), None).astype(np.float64)
+
+
+def activations(model: nn.Module, rows: TextRows | Sequence[str], tokenizer: Any = None, *, max_length: int = 256,
+                batch_size: int = 256, device: torch.device | None = None, precision: str = "auto",
+                progress: bool = False) -> np.ndarray:
+    """Pooled last-layer activations of a (trained) `SequenceClassifier` for every row: -> (N, D) float32.
+
+    The head's input: mean over real tokens for encoders, the last real token for decoders. `rows` are
+    TextRows, or a list of texts with the model's `tokenizer` (truncated to `max_length` tokens).
+    """
+    if not hasattr(model, "pooled"):
+        raise InputError(f"activations: expected a w2s.models.SequenceClassifier, got {type(model).__name__}")
+    if not isinstance(rows, TextRows):
+        if tokenizer is None:
+            raise InputError("activations: pass the model's tokenizer to embed a list of texts")
+        rows = tokenize_rows(rows, tokenizer, max_length)
+    pieces = _batched_outputs(model, rows, lambda m, x: m.pooled(**x),  # type: ignore[operator]
+                              batch_size, device, precision, "activations", progress)
+    width = int(pieces[0][1].shape[1]) if pieces else 0
+    return _gather_rows(pieces, len(rows), width).astype(np.float32)
+
+
+def _accuracy(model: nn.Module, data: Data, labels: Tensor, batch_size: int, precision: str) -> float:
+    return float(((predict(model, data, batch_size, precision=precision) > 0.5)
+                  == labels.numpy().astype(bool)).mean())
+
+
+# ---------------------------------------------------------------------------------------------- fit
+
+
+@contextlib.contextmanager
+def _distributed(model: nn.Module, device: torch.device) -> Iterator[tuple[nn.Module, int, int]]:
+    """(the module to call in training, rank, world): DDP through accelerate when WORLD_SIZE > 1."""
+    world = world_size()
+    if world <= 1:
+        yield model.to(device), 0, 1
+        return
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # cpu=True selects accelerate's MULTI_CPU type (gloo); otherwise it would see no GPU and run each
+    # process alone, every one of them on all the data
+    accelerator = Accelerator(cpu=device.type == "cpu", device_placement=True,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])
+    if accelerator.num_processes != world:
+        raise InputError(f"WORLD_SIZE={world} but accelerate set up {accelerator.num_processes} process(es) "
+                         f"({accelerator.distributed_type}); launch with `accelerate launch --multi_gpu "
+                         "--num_processes N` (on CPU too) or torchrun")
+    model.to(accelerator.device)
+    yield accelerator.prepare_model(model), accelerator.process_index, accelerator.num_processes
 
 
 def fit(
     model: nn.Module,
-    x: Tensor,
+    data: Data,
     targets: Tensor,
     loss_fn: LossFn,
     params: TrainParams,
     generator: torch.Generator,
-    eval_set: tuple[Tensor, Tensor] | None = None,
+    eval_set: tuple[Data, Tensor] | None = None,
+    *,
+    progress: bool = False,
+    weak_eval_set: tuple[Data, Tensor] | None = None,
 ) -> FitResult:
-    """Train `model` on rows `x` (N, ...) against soft targets (N,) in [0, 1].
+    """Train `model` on rows `data` (features (N, D) or TextRows of N texts) against soft targets (N,) in [0, 1].
 
-    Batches are reshuffled every epoch with `generator`; the last partial batch is kept. `progress`
-    passed to the loss is the fraction of optimizer steps done (logconf's warm-up reads it).
-    `eval_set` = (x_test, labels_test) adds a test-accuracy point every `params.eval_every` steps and
-    at the end.
+    An optimizer step sees batch_size x grad_accum rows, in grad_accum micro-batches of batch_size whose
+    losses are weighted by their share of the step's rows (so accumulation equals one big batch, up to
+    float rounding, for any loss that is a mean over rows). Step batches are reshuffled every epoch with
+    `generator` (texts: length-bucketed); the last partial batch is kept. `progress` passed to the loss
+    is the fraction of optimizer steps done (logconf's warm-up reads it). The learning rate follows
+    `lr_factor` (warm-up, then constant or cosine). `eval_set` = (test data, labels) adds a
+    test-accuracy point every `params.eval_every` steps and at the end. The model is moved to
+    `params.device` (and stays there). `weak_eval_set` = (held-out data, their weak soft labels) also
+    records, at the same points, the fraction of those rows where (p > 0.5) equals (weak > 0.5): an
+    early-stopping signal that uses no ground truth (`w2s.overfitting`).
     """
-    n = len(x)
+    n = len(data)
     if n == 0:
         raise InputError("fit: no training rows")
     if targets.shape != (n,):
         raise InputError(f"fit: targets have shape {tuple(targets.shape)}, expected ({n},)")
-    steps_per_epoch = -(-n // params.batch_size)
+    check_train(params)
+    device = resolve_device(params.device)
+    text = isinstance(data, TextRows)
+    dtype = autocast_dtype(params.precision, device) if text else None  # a probe's matmul stays fp32
+    if device.type == "cuda" and torch.are_deterministic_algorithms_enabled():
+        # the stages ask for deterministic kernels; cuBLAS needs this workspace setting for that, and an
+        # op without a deterministic CUDA kernel should warn rather than stop a long run
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if params.compile and hasattr(model, "backbone"):
+        model.backbone = torch.compile(model.backbone, dynamic=True)  # type: ignore[assignment, arg-type]
+    eval_batch = params.batch_size * 4 if text else 1024
+    step_rows = params.batch_size * params.grad_accum
+    steps_per_epoch = -(-n // step_rows)
     total = steps_per_epoch * params.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     history: list[EvalPoint] = []
-    step, loss = 0, torch.tensor(float("nan"))
-    model.train()
-    for _ in range(params.epochs):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, params.batch_size):
-            idx = order[start : start + params.batch_size]
-            loss = loss_fn(model(x[idx]), targets[idx], step / total)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if eval_set is not None and (step % params.eval_every == 0 or step == total):
-                history.append(EvalPoint(step, step / steps_per_epoch, _accuracy(model, *eval_set)))
-    return FitResult(history=history, steps=step, final_loss=float(loss.detach()))
+    with _distributed(model, device) as (train_model, rank, world):
+        device = _model_device(model)
+        if not text:
+            data = data.to(device)  # type: ignore[union-attr]
+        y = targets.float().to(device)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=params.weight_decay,
+                                      fused=device.type == "cuda" or None)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: lr_factor(min(s, total - 1), total, params.schedule, params.warmup_frac))
+        step_loss = torch.zeros((), device=device)
+        step = 0
+        model.train()
+        bar = tqdm(total=total, desc="train", unit="step", disable=not progress or not is_main_process(),
+                   file=sys.stderr)
+        with bar:
+            for _ in range(params.epochs):
+                for batch in _step_batches(data, step_rows, generator):
+                    step_loss = torch.zeros((), device=device)
+                    micro = batch.split(params.batch_size)
+                    for j, mb in enumerate(micro):
+                        rows = _shard(mb, rank, world)
+                        weight = len(rows) * world / len(batch)
+                        if len(rows) == 0:  # fewer rows than processes: a zero-weight row keeps DDP in step
+                            rows, weight = mb[:1], 0.0
+                        sync = j == len(micro) - 1 or world == 1
+                        no_sync = getattr(train_model, "no_sync", None)
+                        with (contextlib.nullcontext() if sync or no_sync is None else no_sync()):
+                            with _autocast(device, dtype):
+                                logits = _forward(train_model, _inputs(data, rows, device))
+                            loss = loss_fn(logits.float(), y[rows.to(device)], step / total)
+                            if weight != 1.0:
+                                loss = loss * weight
+                            loss.backward()
+                        step_loss += loss.detach()
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                    bar.update(1)
+                    if eval_set is not None and (step % params.eval_every == 0 or step == total):
+                        acc = _accuracy(model, eval_set[0], eval_set[1], eval_batch, params.precision)
+                        weak_agree = None if weak_eval_set is None else _accuracy(
+                            model, weak_eval_set[0], weak_eval_set[1] > 0.5, eval_batch, params.precision)
+                        history.append(EvalPoint(step, step / steps_per_epoch, acc, weak_agree))
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(step_loss)  # each process holds its weighted share of the step's mean loss
+            step_loss = step_loss / world
+    return FitResult(history=history, steps=step, final_loss=float(step_loss))
