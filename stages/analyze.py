@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from w2s import cli
-from w2s.analysis import analyze, markdown_table
+from w2s.analysis import analyze, markdown_table, pgr_plot_records
 from w2s.config import load_params
+from w2s.dvc_plots import write_records
 from w2s.io import atomic_path, write_json, write_parquet
 from w2s.runs import PREDICTIONS
 
@@ -27,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_parquet(result.runs, Path(args.tables) / "runs.parquet")
     write_parquet(result.pgr, Path(args.tables) / "pgr.parquet")
     write_parquet(result.summary, Path(args.tables) / "pgr_summary.parquet")
+    write_parquet(result.tidy, Path(args.tables) / "tidy.parquet")
+    write_records(pgr_plot_records(result.summary), Path(args.tables) / "pgr_plot.json")
     table = markdown_table(result.summary)
     with atomic_path(Path(args.tables) / "pgr_table.md") as tmp:
         tmp.write_text(table)

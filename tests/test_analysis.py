@@ -57,3 +57,24 @@ def test_metric_names_are_grouped() -> None:
     assert acc["t/gt/s/accuracy"] == pytest.approx(0.6)
     assert acc["t/w2s/s-to-b/xent/accuracy"] == pytest.approx(0.75)
     assert set(pg) == {f"t/s-to-b/xent/pgr_{s}{x}" for s in ("accuracy", "auroc") for x in ("", "_low", "_high")}
+
+
+def test_tidy_table_is_long_with_pgr_rows() -> None:
+    from w2s.analysis import tidy_table
+
+    runs = run_table(table({0: 15}, ceiling=18))
+    tidy = tidy_table(runs, pgr_table(runs))
+    assert tidy.columns == ["kind", "task", "model", "weak", "strong", "method", "seed", "metric", "value", "reason"]
+    assert tidy.height == 3 * 2 + 2  # three runs x (accuracy, AUROC) + two PGRs
+    pgr_acc = tidy.filter(pl.col("metric") == "pgr_accuracy").row(0, named=True)
+    assert pgr_acc["value"] == pytest.approx(0.5) and pgr_acc["kind"] == "w2s" and pgr_acc["model"] is None
+    weak = tidy.filter((pl.col("model") == "s") & (pl.col("metric") == "accuracy"))
+    assert weak["value"].to_list() == [pytest.approx(0.6)]
+
+
+def test_pgr_plot_records_name_the_pair() -> None:
+    from w2s.analysis import pgr_plot_records
+
+    runs = run_table(table({0: 15}))
+    records = pgr_plot_records(pgr_summary(pgr_table(runs), n_resamples=50))
+    assert records["pair"].to_list() == ["s-to-b"]

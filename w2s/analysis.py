@@ -3,6 +3,22 @@
     predictions (one row per run x test row)  ->  run_table   (one row per run: accuracy, AUROC)
                                               ->  pgr_table   (one row per task, pair, method, seed)
                                               ->  pgr_summary (mean over seeds with a bootstrap CI)
+                                              ->  tidy_table  (long: one row per run and metric)
+
+`analyze` writes them to `data/analysis/`: `runs.parquet`, `pgr.parquet`, `pgr_summary.parquet` (wide,
+columns as built below) and `tidy.parquet`, the long table the report and other analyses read.
+Its columns (stable):
+
+    kind                          "gt" (ground-truth run) | "w2s" (weak-to-strong student)
+    task, model                   model: the gt run's model (null for w2s rows)
+    weak, strong, method          the w2s cell (null for gt rows)
+    seed                          int
+    metric                        gt rows: "accuracy" | "auroc"; w2s rows: "accuracy" | "auroc" |
+                                  "pgr_accuracy" | "pgr_auroc"
+    value                         float, null for an undefined PGR
+    reason                        why value is null (str), else null
+
+`pgr_plot.json` holds `pgr_summary`'s rows (plus `pair` = "<weak>-to-<strong>") for `dvc plots`.
 """
 
 from __future__ import annotations
@@ -132,11 +148,32 @@ def markdown_table(summary: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tidy_table(runs: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
+    """Long table (see the module docstring) from `run_table` and `pgr_table` outputs."""
+    keys = ["kind", "task", "model", "weak", "strong", "method", "seed"]
+    scores = runs.unpivot(index=keys, on=list(SCORES), variable_name="metric", value_name="value").with_columns(
+        pl.col("value").cast(pl.Float64), pl.lit(None, dtype=pl.Utf8).alias("reason"))
+    parts = [scores]
+    for s in SCORES:
+        parts.append(cells.select(
+            pl.lit("w2s").alias("kind"), "task", pl.lit(None, dtype=pl.Utf8).alias("model"), "weak", "strong",
+            "method", "seed", pl.lit(f"pgr_{s}").alias("metric"), pl.col(f"pgr_{s}").alias("value"),
+            pl.col(f"pgr_{s}_reason").alias("reason")))
+    table = pl.concat([p.cast({"seed": pl.Int64}) for p in parts], how="vertical_relaxed")
+    return table.sort(*keys, "metric", nulls_last=True)
+
+
+def pgr_plot_records(summary: pl.DataFrame) -> pl.DataFrame:
+    """`pgr_summary` rows with a `pair` column, as `dvc plots` draws them (plot_templates/pgr.json)."""
+    return summary.with_columns(pl.concat_str("weak", "strong", separator="-to-").alias("pair"))
+
+
 @dataclass(frozen=True)
 class Analysis:
     runs: pl.DataFrame
     pgr: pl.DataFrame
     summary: pl.DataFrame
+    tidy: pl.DataFrame
     accuracy_metrics: dict[str, float | None]
     pgr_metrics: dict[str, float | None]
 
@@ -148,4 +185,4 @@ def analyze(prediction_files: Iterable[str | Path], params: Params) -> Analysis:
     table = pgr_table(runs, params.analyze.min_gap)
     summary = pgr_summary(table, params.analyze.ci_level, params.analyze.n_resamples)
     acc, pg = metrics(runs, summary)
-    return Analysis(runs, table, summary, acc, pg)
+    return Analysis(runs, table, summary, tidy_table(runs, table), acc, pg)

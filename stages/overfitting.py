@@ -1,0 +1,49 @@
+"""Stage `overfitting`: best vs final test accuracy along every run's training curve, and the PGR that
+early stopping on held-out weak labels (no ground truth) would give, from the stored `history.json`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from w2s import cli
+from w2s.analysis import RUN_KEYS, select_current
+from w2s.config import load_params
+from w2s.dvc_plots import write_records
+from w2s.io import read_json, write_json, write_parquet
+from w2s.overfitting import curves_table, mean_curves, overfitting_metrics, overfitting_table
+from w2s.runs import PREDICTIONS
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--runs", required=True, nargs="+", help="directories holding run directories")
+    p.add_argument("--out", required=True, help="directory for overfitting.parquet, curves.parquet, plot data")
+    p.add_argument("--metrics", required=True, help="metrics file: best / final / early-stopped accuracy and PGR")
+    args = p.parse_args(argv)
+    params = load_params(args.params)
+    runs = []
+    for pred_file in sorted(f for root in args.runs for f in Path(root).rglob(PREDICTIONS)):
+        keys = pl.read_parquet(pred_file, n_rows=1)
+        keys = keys.with_columns(*[pl.lit(None, dtype=pl.Utf8).alias(k) for k in RUN_KEYS if k not in keys.columns])
+        if select_current(keys, params).is_empty():
+            continue  # a stale run from older params
+        runs.append(({k: keys[k][0] for k in RUN_KEYS}, read_json(pred_file.parent / "history.json")))
+    table = overfitting_table(runs, params.analyze.min_gap)
+    curves = curves_table(runs)
+    out = Path(args.out)
+    write_parquet(table, out / "overfitting.parquet")
+    write_parquet(curves, out / "curves.parquet")
+    write_records(mean_curves(curves), out / "curves_plot.json")
+    metrics = overfitting_metrics(table)
+    write_json(metrics, args.metrics)
+    for name, value in metrics.items():
+        if "/w2s/" in name and ("pgr" in name or "overfit" in name):
+            print(f"{name}: {'null' if value is None else f'{value:.3f}'}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,36 @@
+"""Stage `saliency@task`: the five concept-saliency conditions of the paper's Fig. 11 on one strong
+model (frozen probes on weak / ground-truth labels, finetuned on weak labels, weak-finetuned then a
+ground-truth probe, finetuned on ground truth), as test accuracies in a tidy table. A study whose
+ladder lacks `saliency.model` / `saliency.weak` gets an empty table and a message instead."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from w2s import cli
+from w2s.config import load_params
+from w2s.io import read_parquet, write_parquet
+from w2s.saliency import saliency_task
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--task", required=True)
+    p.add_argument("--pool", required=True, help="the task's prepared pool (texts)")
+    p.add_argument("--features", required=True, help="the task's features directory (<model>.safetensors)")
+    p.add_argument("--gt-runs", required=True, help="the task's gt runs directory (<model>/seed<k>/)")
+    p.add_argument("--out", required=True, help="parquet file of the task's saliency rows")
+    args = p.parse_args(argv)
+    params = load_params(args.params)
+    cli.deterministic()  # finetuning uses every core
+    table, skipped = saliency_task(read_parquet(args.pool), args.features, args.gt_runs, params, args.task)
+    write_parquet(table, args.out)
+    if skipped:
+        print(f"saliency: skipped {args.task}: {skipped}")
+    else:
+        print(table.select("task", "model", "weak", "condition", "value", "n_train", "n_test"))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,34 @@
+"""Stage `saliency_summary`: every task's saliency rows in one tidy table, its plot data, and the test
+accuracy of each condition as DVC metrics (`<task>/<condition>/accuracy`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from w2s import cli
+from w2s.config import load_params
+from w2s.dvc_plots import write_records
+from w2s.io import read_parquet, write_json, write_parquet
+from w2s.saliency import saliency_metrics
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--tables", required=True, help="directory of the per-task saliency parquet files")
+    p.add_argument("--out", required=True, help="directory for saliency.parquet and plot.json")
+    p.add_argument("--metrics", required=True, help="metrics file: test accuracy per task and condition")
+    args = p.parse_args(argv)
+    params = load_params(args.params)
+    table = pl.concat([read_parquet(Path(args.tables) / f"{task}.parquet") for task in params.tasks])
+    write_parquet(table, Path(args.out) / "saliency.parquet")
+    write_records(table, Path(args.out) / "plot.json")
+    write_json(saliency_metrics(table), args.metrics)
+    print(table.select("task", "model", "condition", "value"))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
