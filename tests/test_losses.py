@@ -175,3 +175,28 @@ def test_hardening_rejects_bad_input() -> None:
         hardening_threshold(torch.zeros(0), 0.5)
     with pytest.raises(InputError, match="warmup_frac"):
         alpha_schedule(0.5, 0.5, -0.1)
+
+
+def test_identities_between_members_of_the_family() -> None:
+    """product(α=1, β=0) targets the weak label itself (= xent); kl = xent − H(weak); entropy and logconf
+    with alpha_max = 0 are xent."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(16, generator=g, dtype=torch.float64) * 3
+    w = torch.rand(16, generator=g, dtype=torch.float64)
+    base = xent(z, w, 0.5)
+    torch.testing.assert_close(product(z, w, 0.5, alpha=1.0, beta=0.0), base)
+    h = -(w * torch.log(w) + (1 - w) * torch.log(1 - w)).mean()
+    torch.testing.assert_close(kl(z, w, 0.5), base - h)
+    torch.testing.assert_close(entropy(z, w, 0.5, alpha_max=0.0), base)
+    torch.testing.assert_close(logconf(z, w, 0.5, alpha_max=0.0), base)
+
+
+def test_every_loss_docstring_states_its_formula() -> None:
+    import w2s.losses as module
+
+    formulas = {"xent": "CE(p, weak)", "logconf": "(1−α)·weak + α·hard", "product": "p_student^β · p_weak^α",
+                "kl": "KL(weak ‖ p)", "entropy": "(1−α)·CE(weak, p) + α·H(p)"}
+    for name, formula in formulas.items():
+        assert formula in (LOSSES[name].__doc__ or ""), name
+    doc = module.__doc__ or ""
+    assert "0.05 to 0.5 at 10%" in doc and "linearly from 0 to `alpha_max`" in doc

@@ -10,6 +10,29 @@ Every loss has the signature `loss(logits, weak, progress, **params) -> Tensor[]
 All terms are written with `binary_cross_entropy_with_logits` / `softplus` / `xlogy`, never
 `log(sigmoid(z))`, so nothing overflows at large |logit|. `make_loss(name, params)` binds a loss's
 parameters by name, as read from `params.yaml`.
+
+The family, with p = sigmoid(logit) the student, w the weak label, CE(p, t) = −[t log p + (1−t) log(1−p)]:
+
+    xent      CE(p, w)                                   naive finetuning on the weak labels
+    logconf   CE(p, (1−α)·w + α·harden(p))               auxiliary confidence loss (Burns et al. 2023)
+    product   CE(p, t), t ∝ p^β · w^α (normalised)       the student's belief multiplies the weak one
+    kl        KL(w ‖ p) = CE(p, w) − H(w)                 same gradient as xent, 0 at the optimum
+    entropy   (1−α)·CE(p, w) + α·H(p)                    confidence without hardening
+
+Where we differ from the official code (openai/weak-to-strong, `logconf_loss_fn`), and why:
+
+- **Warm-up.** There, α jumps from 0.05 to 0.5 at 10% of training: a step function, which the paper's
+  own text (a linear ramp from 0 to α_max of 0.5–0.75 over the first ~20%) does not describe. Here α
+  ramps linearly from 0 to `alpha_max` over the first `warmup_frac` of training (`alpha_schedule`),
+  so no single step changes the target abruptly; both are params (`losses.logconf`; `entropy` has the
+  same ramp under `losses.entropy`), defaults 0.75 and 0.2.
+- **Logits.** There, 2-class logits and a softmax; here one logit (the 2-class softmax of [0, z] is
+  sigmoid(z)), which changes nothing numerically but halves the head.
+- **Threshold.** Both harden at the per-batch quantile matching the weak positive rate; we break ties
+  by index so that exactly round(rate·B) examples become positive (`harden`).
+- **Targets are detached** in every loss that builds a target from the student (logconf, product),
+  as in the official code: the student is pulled towards its own hardened/sharpened belief, not
+  allowed to move the target.
 """
 
 from __future__ import annotations

@@ -5,11 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import loss_batches, loss_params, soft_labels, tied_probabilities
 
-from w2s.losses import LOSSES, alpha_schedule, entropy, harden, kl, logconf, make_loss, product, xent
+from w2s.losses import (
+    LOSSES,
+    alpha_schedule,
+    entropy,
+    harden,
+    hardening_threshold,
+    kl,
+    logconf,
+    make_loss,
+    product,
+    xent,
+)
 
 progress = st.floats(0.0, 1.0)
 
@@ -71,6 +82,19 @@ def test_hardening_yields_exactly_round_rate_b_positives(p: torch.Tensor, data: 
     # The hardened positives are the most confident: every hardened 1 has p >= every hardened 0.
     if 0 < n_pos < p.shape[0]:
         assert p[hard == 1].min() >= p[hard == 0].max()
+
+
+@given(grid=st.lists(st.integers(0, 10**6), min_size=2, max_size=64, unique=True), data=st.data())
+def test_hardening_threshold_yields_the_weak_positive_rate(grid: list[int], data: st.DataObject) -> None:
+    """The threshold itself (the (1 - rate) quantile of the student's probabilities) leaves exactly the
+    weak labels' number of positives above it, on any batch of distinct probabilities."""
+    p = torch.tensor(grid, dtype=torch.float64) / 10**6  # (B,) distinct, at least 1e-6 apart
+    weak = data.draw(soft_labels(p.shape[0], dtype=torch.float64), label="weak")
+    n_pos = int((weak > 0.5).sum())
+    assume(0 < n_pos < p.shape[0])
+    t = hardening_threshold(p, n_pos / p.shape[0])
+    assert int((p > t).sum()) == n_pos
+    assert torch.equal((p > t).to(p.dtype), harden(p, n_pos / p.shape[0]))
 
 
 @given(batch=loss_batches(max_abs=15.0, dtype=torch.float64))

@@ -1,0 +1,55 @@
+"""Stage `bootstrap`: one chain M1 -> M2 -> ... -> Mk (each trained on its predecessor's labels) and the
+direct M1 -> Mk run, for one task and seed, in probe mode on the cached features."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from w2s import cli
+from w2s.bootstrap import bootstrap_table, run_chain
+from w2s.config import CHAIN_SEP, load_params
+from w2s.errors import InputError
+from w2s.io import read_features, read_parquet, write_json, write_parquet
+from w2s.runs import read_predictions, write_run
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--task", required=True)
+    p.add_argument("--chain", required=True, help=f"ladder keys joined by '{CHAIN_SEP}' (params: bootstrap.chains)")
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--gt-runs", required=True, help="the task's `train_gt` folder: <model>/seed<k>/ run directories")
+    p.add_argument("--features", required=True, help="the task's `embed` folder: <model>.safetensors files "
+                                                 "(train.mode probe)")
+    p.add_argument("--pool", required=True, help="pool parquet from `prepare` (train.mode finetune/lora: the texts)")
+    p.add_argument("--out", required=True, help="folder to write: chain/ and direct/ run directories, "
+                                                "bootstrap.parquet, hops.json")
+    args = p.parse_args(argv)
+    params = load_params(args.params)
+    if args.chain not in params.bootstrap.chains:
+        raise InputError(f"--chain {args.chain!r} is not in params.yaml bootstrap.chains {params.bootstrap.chains}")
+    cli.deterministic(threads=1)
+    models = params.bootstrap.models(args.chain)
+    method = params.bootstrap.method
+    gt = Path(args.gt_runs)
+    weak = read_predictions(gt / models[0] / f"seed{args.seed}")
+    ceiling = read_predictions(gt / models[-1] / f"seed{args.seed}")
+    probe = params.train.mode == "probe"
+    features = {m: read_features(Path(args.features) / f"{m}.safetensors") for m in models[1:]} if probe else {}
+    result = run_chain(weak, features, params, args.task, models, method, args.seed,
+                       pool=None if probe else read_parquet(args.pool))
+    table = bootstrap_table(result, weak, ceiling, args.task, models, method, args.seed)
+    out = Path(args.out)
+    write_run(result.chain, out / "chain")
+    write_run(result.direct, out / "direct")
+    write_parquet(table, out / "bootstrap.parquet")
+    write_json(result.hops, out / "hops.json")
+    acc = dict(zip(table["route"], table["accuracy"], strict=True))
+    print(f"bootstrap {args.task}/{args.chain}/seed{args.seed} ({method}): chain {acc['chain']:.3f}, "
+          f"direct {acc['direct']:.3f}, hops " + ", ".join(f"{h['strong']} {h['accuracy']:.3f}" for h in result.hops))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,153 @@
+"""Bootstrapping chains on small random features: hop logic, the direct route, tidy rows and PGR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from w2s.bootstrap import bootstrap_table, chain_label, run_chain, summarize
+from w2s.config import Pair, Params, parse_params
+from w2s.errors import InputError
+from w2s.pipeline import train_ground_truth, train_weak_to_strong
+
+ROOT = Path(__file__).resolve().parents[1]
+N_TRAIN, N_TEST = 240, 120
+# The default ladder's keys (other params sections refer to them); features are synthetic.
+MODELS = ("minilm_l3", "minilm_l6", "mpnet")
+
+
+def make_params(**overrides: Any) -> Params:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"] = {"source": "local", "local_dir": "/nonexistent"}
+    raw.update(tasks=["sst2"], ladder=list(MODELS), pairs=[{"weak": "minilm_l3", "strong": "mpnet"}],
+               methods=["xent", "logconf"], seeds=[0])
+    raw["train"].update(mode="probe", epochs=4, batch_size=32, lr=0.01, eval_every=5)
+    raw["bootstrap"] = {"chains": ["minilm_l3-to-minilm_l6-to-mpnet"], "method": "xent"}
+    raw.update(overrides)
+    return parse_params(raw)
+
+
+def make_pool() -> pl.DataFrame:
+    n = N_TRAIN + N_TEST
+    return pl.DataFrame({"id": np.arange(n, dtype=np.int64), "text": [f"t{i}" for i in range(n)],
+                         "label": (np.arange(n) % 2).astype(np.int64),
+                         "part": ["train"] * N_TRAIN + ["test"] * N_TEST})
+
+
+def make_features(pool: pl.DataFrame, signal: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian features whose first coordinate carries the label with strength `signal`."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((pool.height, 6)).astype(np.float32)
+    x[:, 0] += signal * (2 * pool["label"].to_numpy() - 1)
+    return pool["id"].to_numpy(), x
+
+
+@pytest.fixture(scope="module")
+def setup() -> dict[str, Any]:
+    params, pool = make_params(), make_pool()
+    feats = {m: make_features(pool, s, i) for i, (m, s) in enumerate(zip(MODELS, (0.4, 1.0, 2.0), strict=True))}
+    gt = {m: train_ground_truth(pool, feats[m], params, "sst2", m, 0).predictions for m in MODELS}
+    return {"params": params, "pool": pool, "features": feats, "gt": gt}
+
+
+def test_chain_runs_every_hop_and_tags_both_routes(setup: dict[str, Any]) -> None:
+    p, f, gt = setup["params"], setup["features"], setup["gt"]
+    result = run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
+    assert [(h["weak"], h["strong"]) for h in result.hops] == [("minilm_l3", "minilm_l6"), ("minilm_l6", "mpnet")]
+    for route, run in (("chain", result.chain), ("direct", result.direct)):
+        preds = run.predictions
+        assert preds.height == N_TEST and set(preds["part"]) == {"test"}
+        assert set(preds["route"]) == {route} and set(preds["chain"]) == {"minilm_l3>minilm_l6>mpnet"}
+        assert set(preds["weak"]) == {"minilm_l3"} and set(preds["strong"]) == {"mpnet"}
+        assert set(preds["kind"]) == {"bootstrap"}
+        assert ((preds["p1"] >= 0) & (preds["p1"] <= 1)).all()
+    # The chain's final student differs from the direct one: it learnt from minilm_l6's labels.
+    assert not np.array_equal(result.chain.predictions["p1"].to_numpy(), result.direct.predictions["p1"].to_numpy())
+
+
+def test_last_hop_equals_a_w2s_run_on_the_middle_models_labels(setup: dict[str, Any]) -> None:
+    """Hop logic: the final student is exactly train_weak_to_strong(minilm_l6's transfer labels -> mpnet)."""
+    p, f, gt = setup["params"], setup["features"], setup["gt"]
+    result = run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
+    middle = train_weak_to_strong(gt["minilm_l3"], f["minilm_l6"], p, "sst2", Pair("minilm_l3", "minilm_l6"), "xent",
+                                  0, label_transfer=True)
+    assert set(middle.predictions["part"]) == {"train_transfer", "test"}
+    # The transfer labels handed on are the middle student's own predictions, not minilm_l3's.
+    transfer = middle.predictions.filter(pl.col("part") == "train_transfer").sort("id")
+    weak_transfer = gt["minilm_l3"].filter(pl.col("part") == "train_transfer").sort("id")
+    assert transfer["id"].to_list() == weak_transfer["id"].to_list()
+    assert not np.allclose(transfer["p1"].to_numpy(), weak_transfer["p1"].to_numpy())
+    big = train_weak_to_strong(middle.predictions, f["mpnet"], p, "sst2", Pair("minilm_l6", "mpnet"), "xent", 0)
+    np.testing.assert_array_equal(result.chain.predictions.sort("id")["p1"].to_numpy(),
+                                  big.predictions.sort("id")["p1"].to_numpy())
+
+
+def test_two_model_chain_is_the_direct_run(setup: dict[str, Any]) -> None:
+    p, f, gt = setup["params"], setup["features"], setup["gt"]
+    result = run_chain(gt["minilm_l3"], f, p, "sst2", ["minilm_l3", "mpnet"], "xent", 0, progress=False)
+    np.testing.assert_array_equal(result.chain.predictions["p1"].to_numpy(), result.direct.predictions["p1"].to_numpy())
+
+
+def test_deterministic_for_a_seed(setup: dict[str, Any]) -> None:
+    p, f, gt = setup["params"], setup["features"], setup["gt"]
+    a = run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
+    b = run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
+    assert a.chain.predictions.equals(b.chain.predictions)
+
+
+def test_table_and_summary_pgr(setup: dict[str, Any]) -> None:
+    p, f, gt = setup["params"], setup["features"], setup["gt"]
+    result = run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
+    table = bootstrap_table(result, gt["minilm_l3"], gt["mpnet"], "sst2", list(MODELS), "xent", 0)
+    assert table.columns[:7] == ["task", "chain", "seed", "route", "method", "accuracy", "auroc"]
+    assert table["route"].to_list() == ["chain", "direct"] and table["n_hops"].to_list() == [2, 1]
+    per_seed, summary, metrics = summarize(table, n_resamples=100)
+    for r in per_seed.iter_rows(named=True):
+        expected = (r["accuracy"] - r["weak_accuracy"]) / (r["ceiling_accuracy"] - r["weak_accuracy"])
+        assert r["pgr_accuracy"] == pytest.approx(expected)
+    assert summary.height == 2 and summary["n_seeds"].to_list() == [1, 1]
+    assert metrics["sst2/minilm_l3>minilm_l6>mpnet/chain/accuracy"] == pytest.approx(table["accuracy"][0])
+    assert "sst2/minilm_l3>minilm_l6>mpnet/direct/pgr_accuracy_low" in metrics
+
+
+def test_summary_hand_values_over_seeds() -> None:
+    rows = [{"task": "t", "chain": "a>b>c", "seed": s, "route": "chain", "method": "xent", "accuracy": acc,
+             "auroc": 0.8, "weak_accuracy": 0.6, "weak_auroc": 0.7, "ceiling_accuracy": 0.8, "ceiling_auroc": 0.7}
+            for s, acc in enumerate([0.7, 0.75])]
+    per_seed, summary, _ = summarize(pl.DataFrame(rows), n_resamples=200)
+    assert per_seed["pgr_accuracy"].to_list() == pytest.approx([0.5, 0.75])
+    assert summary["pgr_accuracy"][0] == pytest.approx(0.625)
+    assert summary["pgr_accuracy_low"][0] <= 0.625 <= summary["pgr_accuracy_high"][0]
+    # The AUROC ceiling does not beat weak: PGR undefined (null), with the reason.
+    assert per_seed["pgr_auroc"].null_count() == 2 and "does not beat" in per_seed["pgr_auroc_reason"][0]
+    assert summary["pgr_auroc"][0] is None
+
+
+def test_chain_label() -> None:
+    assert chain_label(["a", "b", "c"]) == "a>b>c"
+
+
+@pytest.mark.parametrize(("chains", "match"), [
+    (["minilm_l3"], "needs at least two models"),
+    (["minilm_l3-to-huge"], "'huge' is not in the ladder"),
+    (["mpnet-to-minilm_l6"], "does not go up the ladder"),
+])
+def test_params_reject_bad_chains(chains: list[str], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        make_params(bootstrap={"chains": chains, "method": "xent"})
+
+
+def test_params_reject_a_method_not_run() -> None:
+    with pytest.raises(InputError, match="bootstrap.method: 'kl' is not one of methods"):
+        make_params(bootstrap={"chains": ["minilm_l3-to-mpnet"], "method": "kl"})
+
+
+def test_run_chain_rejects_missing_features(setup: dict[str, Any]) -> None:
+    p, gt = setup["params"], setup["gt"]
+    with pytest.raises(InputError, match="no features for 'minilm_l6'"):
+        run_chain(gt["minilm_l3"], {"mpnet": setup["features"]["mpnet"]}, p, "sst2", list(MODELS), "xent", 0)
