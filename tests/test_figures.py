@@ -1,0 +1,172 @@
+"""w2s.figures: every figure from hand-made tables in the stages' schemas, notes for missing tables,
+one colour per method everywhere, and specs that Vega-Lite compiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+import pytest
+import vl_convert as vlc
+from report_fixtures import LADDER, SIZES, tables
+
+from w2s import figures as F
+from w2s.report import vegalite_version
+
+TASK_FIGURES = {
+    "accuracy_vs_size": F.accuracy_vs_size,
+    "pgr_by_method": F.pgr_by_method,
+    "agreement_by_size": F.agreement_by_size,
+    "training_curves": F.training_curves,
+    "overfitting_summary": F.overfitting_summary,
+    "bootstrap_chain": F.bootstrap_chain,
+    "saliency_conditions": F.saliency_conditions,
+}
+
+
+@pytest.fixture(autouse=True)
+def _context(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(F.CONTEXT_ENV, '{"ladder": ["small", "medium", "large"], "tasks": ["sst2", "sciq"]}')
+
+
+def _values(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inline data rows of a spec (top level or datasets)."""
+    rows: list[dict[str, Any]] = []
+    for ds in spec.get("datasets", {}).values():
+        rows.extend(ds)
+    if "values" in spec.get("data", {}):
+        rows.extend(spec["data"]["values"])
+    return rows
+
+
+def _method_scales(node: Any) -> list[dict[str, Any]]:
+    """Every colour scale on a `method` field anywhere in a spec."""
+    found = []
+    if isinstance(node, dict):
+        color = node.get("color")
+        if isinstance(color, dict) and color.get("field") == "method" and "scale" in color:
+            found.append(color["scale"])
+        for v in node.values():
+            found.extend(_method_scales(v))
+    elif isinstance(node, list):
+        for v in node:
+            found.extend(_method_scales(v))
+    return found
+
+
+@pytest.mark.parametrize("name", list(TASK_FIGURES))
+def test_each_figure_compiles_with_title_and_data(name: str) -> None:
+    chart = TASK_FIGURES[name](tables(), "sst2")
+    assert isinstance(chart, alt.TopLevelMixin), chart
+    spec = chart.to_dict()
+    assert "sst2" in spec["title"]["text"]
+    rows = _values(spec)
+    assert rows and all(r.get("task", "sst2") == "sst2" for r in rows)
+    vega = vlc.vegalite_to_vega(spec, vl_version=vegalite_version())
+    assert vega["marks"]
+
+
+def test_pgr_overview_has_one_panel_per_task_and_intervals() -> None:
+    spec = F.pgr_by_method(tables()).to_dict()
+    assert spec["facet"]["column"]["field"] == "task"
+    rows = _values(spec)
+    assert {r["task"] for r in rows} == {"sst2", "sciq"}
+    assert all(r["low"] <= r["pgr"] <= r["high"] for r in rows)
+
+
+def test_method_colours_are_the_same_in_every_figure() -> None:
+    seen: dict[str, str] = {}
+    for fig in (F.pgr_by_method, F.agreement_by_size, F.training_curves, F.overfitting_summary):
+        scales = _method_scales(fig(tables(), "sst2").to_dict())
+        assert scales, fig.__name__
+        for scale in scales:
+            for method, colour in zip(scale["domain"], scale["range"], strict=True):
+                assert seen.setdefault(method, colour) == colour, f"{fig.__name__}: {method} changed colour"
+    assert seen == {"xent": F.METHOD_COLORS["xent"], "logconf": F.METHOD_COLORS["logconf"]}
+
+
+def test_accuracy_lines_start_at_the_supervisor_and_use_log_size_axis() -> None:
+    spec = F.accuracy_vs_size(tables(), "sst2").to_dict()
+    rows = _values(spec)
+    start = [r for r in rows if r["weak"] == "small" and r["model"] == "small" and r["method"] == "xent"]
+    assert len(start) == 1 and start[0]["value"] == pytest.approx(0.705)  # gt accuracy of small, mean of 2 seeds
+    assert {r["size_m"] for r in rows} == {v / 1e6 for v in SIZES.values()}
+    x = spec["spec"]["layer"][0]["encoding"]["x"]
+    assert x["scale"]["type"] == "log" and "million parameters" in x["title"]
+
+
+def test_without_sizes_the_axis_is_the_ladder_order() -> None:
+    t = {k: v for k, v in tables().items() if k != "agreement"}
+    spec = F.accuracy_vs_size(t, "sst2").to_dict()
+    x = spec["spec"]["layer"][0]["encoding"]["x"]
+    assert x["field"] == "model" and x["sort"] == LADDER
+
+
+def test_training_curves_mark_best_and_final() -> None:
+    rows = _values(F.training_curves(tables(), "sst2").to_dict())
+    best = [r for r in rows if r["point"] == "best (peeks at test labels)" and r["method"] == "xent"
+            and r["pair"] == "small → large"]
+    final = [r for r in rows if r["point"] == "final (stored model)" and r["method"] == "xent"
+             and r["pair"] == "small → large"]
+    assert best[0]["step"] == 50 and best[0]["accuracy"] == pytest.approx(0.8)
+    assert final[0]["step"] == 100 and final[0]["accuracy"] == pytest.approx(0.775)
+
+
+def test_bootstrap_routes_are_averaged_over_seeds() -> None:
+    rows = _values(F.bootstrap_chain(tables(), "sst2").to_dict())
+    by_route = {r["route"]: r for r in rows}
+    assert by_route["chain"]["accuracy"] == pytest.approx(0.805)
+    assert by_route["direct"]["low"] == pytest.approx(0.78) and by_route["direct"]["high"] == pytest.approx(0.79)
+
+
+@pytest.mark.parametrize("name", list(TASK_FIGURES))
+def test_missing_table_gives_a_note_naming_the_stage(name: str) -> None:
+    note = TASK_FIGURES[name]({}, "sst2")
+    assert isinstance(note, F.Note)
+    assert "missing" in note.text and "dvc repro" in note.text
+    assert note._repr_markdown_().startswith("> **Figure not available.**")
+
+
+def test_saliency_without_its_table_is_a_note_and_with_one_a_chart() -> None:
+    without = {k: v for k, v in tables().items() if k != "saliency"}
+    assert "saliency_summary" in str(F.saliency_conditions(without, "sst2"))
+    sal = pl.DataFrame({"task": ["sst2"] * 10, "condition": F.SALIENCY_ORDER * 2, "seed": [0] * 5 + [1] * 5,
+                        "metric": ["accuracy"] * 10, "value": [0.6, 0.8, 0.7, 0.78, 0.85] * 2})
+    spec = F.saliency_conditions({**without, "saliency": sal}, "sst2").to_dict()
+    rows = _values(spec)
+    assert [r["label"] for r in sorted(rows, key=lambda r: F.SALIENCY_ORDER.index(r["condition"]))] == [
+        F.SALIENCY_LABELS[c] for c in F.SALIENCY_ORDER]
+
+
+def test_missing_column_and_unknown_task_are_notes() -> None:
+    t = {**tables(), "runs": tables()["runs"].drop("accuracy")}
+    assert "accuracy" in str(F.accuracy_vs_size(t, "sst2"))
+    assert "no rows for task `boolq`" in str(F.agreement_by_size(tables(), "boolq"))
+
+
+def test_undefined_pgr_everywhere_is_a_note() -> None:
+    summary = tables()["pgr_summary"].with_columns(pl.lit(None, dtype=pl.Float64).alias("pgr_accuracy"))
+    assert "undefined" in str(F.pgr_by_method({"pgr_summary": summary}, "sst2"))
+    md = F.pgr_table_markdown({"pgr_summary": summary}, "sst2")
+    assert isinstance(md, str) and md.count("undefined") == 6
+
+
+def test_load_tables_reads_the_context_paths(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tables()["runs"].write_parquet(tmp_path / "runs.parquet")
+    monkeypatch.setenv(F.CONTEXT_ENV, f'{{"tables": {{"runs": "{tmp_path / "runs.parquet"}", '
+                                      f'"agreement": "{tmp_path / "absent.parquet"}"}}}}')
+    loaded = F.load_tables()
+    assert set(loaded) == {"runs"} and loaded["runs"].height == tables()["runs"].height
+    assert F.ladder_of(loaded) == ["large", "medium", "small"]  # no ladder, no sizes: by name
+
+
+def test_every_loss_has_its_own_fixed_colour() -> None:
+    from w2s.losses import LOSSES
+
+    assert set(LOSSES) <= set(F.METHOD_COLORS)
+    assert len(set(F.METHOD_COLORS.values())) == len(F.METHOD_COLORS)
+    scale = F.method_scale(["logconf", "my_loss", "xent"])
+    assert scale.domain == ["xent", "logconf", "my_loss"]
+    assert scale.range[:2] == [F.METHOD_COLORS["xent"], F.METHOD_COLORS["logconf"]]
+    assert scale.range[2] not in F.METHOD_COLORS.values()
