@@ -26,6 +26,9 @@ def deterministic(threads: int | None = None) -> None:
     """
     import torch
 
+    # On CUDA, deterministic mode refuses cuBLAS matmuls unless cuBLAS gets a fixed workspace; it reads
+    # this when its first handle is created, i.e. after this call. No effect on CPU.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(threads or int(os.environ.get("W2S_THREADS", os.cpu_count() or 1)))
 

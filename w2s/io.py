@@ -24,11 +24,23 @@ from safetensors.numpy import load_file, save_file
 from w2s.errors import InputError
 
 
+def _remove_stale(path: Path) -> None:
+    """Delete temporaries `.<name>.*.tmp` left next to `path` by a writer that was killed (SIGKILL skips
+    the cleanup below). Only one stage writes a given output, so any such sibling is dead; left alone,
+    one inside a directory that a later stage depends on (data/runs/gt) would enter that stage's inputs."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success rename it to `path`, else delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -44,6 +56,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory; on success it replaces `path` as a whole, else it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
@@ -93,6 +106,19 @@ def write_features(path: str | Path, ids: np.ndarray, features: np.ndarray, meta
     with atomic_path(path) as tmp:
         save_file({"ids": np.ascontiguousarray(ids, dtype=np.int64),
                    "features": np.ascontiguousarray(features, dtype=np.float32)}, str(tmp), metadata=meta)
+        _canonical_safetensors_header(tmp)
+
+
+def _canonical_safetensors_header(path: Path) -> None:
+    """Rewrite a safetensors header with sorted keys. safetensors keeps metadata in a hash map whose order
+    changes from process to process, which would give byte-different files (and DVC hashes) for the
+    same features. The tensor bytes are untouched (their offsets are relative to the end of the header)."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    raw = header.encode()
+    raw += b" " * (-len(raw) % 8)  # the format pads the header with spaces to 8-byte alignment
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n:])
 
 
 def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -255,7 +255,35 @@ def read_table(path: Path) -> pl.DataFrame:
     try:
         return reader(path)
     except (pl.exceptions.PolarsError, OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read as {path.suffix} ({_first_line(e)})") from e
+        raise InputError(f"{path}{_bad_line(path)}: cannot read as {path.suffix} ({_first_line(e)})") from e
+
+
+def _bad_line(path: Path) -> str:
+    """`:<line>` of the first malformed line of a jsonl or csv file (so the user knows where to look),
+    or "" when no single line is to blame. Only called after the fast reader has already failed."""
+    import csv
+    import json
+
+    suffix = path.suffix.lower()
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            if suffix == ".jsonl":
+                for number, line in enumerate(f, start=1):
+                    if line.strip():
+                        try:
+                            if not isinstance(json.loads(line), dict):
+                                return f":{number}"
+                        except json.JSONDecodeError:
+                            return f":{number}"
+            elif suffix == ".csv":
+                reader = csv.reader(f)
+                width = len(next(reader, []))
+                for row in reader:
+                    if row and len(row) != width:
+                        return f":{reader.line_num}"
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ""
+    return ""
 
 
 def _first_line(e: BaseException) -> str:

@@ -1,0 +1,70 @@
+"""Sweeps on DVC's experiment queue: a 2 x 2 grid of tiny experiments run by two workers.
+
+The session's small lab is committed to git (`dvc exp` needs a commit), the grid is queued with
+`dvc exp run --queue -S ...`, run with `dvc exp run --run-all --jobs 2`, compared in `dvc exp show`,
+and one experiment is promoted with `dvc exp apply`. The grid varies only logconf's parameters, so
+each experiment reruns the logconf student and the analysis and takes everything else from DVC's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lab import TARGET, clone_lab, dvc, git, tiny_lab
+
+pytestmark = pytest.mark.integration
+GRID = {"losses.logconf.alpha_max": ("0.25", "0.5"), "losses.logconf.warmup_frac": ("0.1", "0.3")}
+
+
+def experiments(lab: Path) -> dict[str, dict[str, Any]]:
+    """{name: {"state", "returncode", "params": params.yaml data, "metrics": {file: data}}} from
+    `dvc exp show --json` (a list of baselines, each with its experiments' revisions)."""
+    shown = json.loads(dvc(lab, "exp", "show", "--json").stdout)
+    out = {}
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            executor = exp.get("executor") or {}
+            for rev in exp["revs"]:
+                data = rev["data"]
+                out[rev["name"]] = {"state": executor.get("state"),
+                                    "returncode": (executor.get("local") or {}).get("returncode"),
+                                    "params": data["params"]["params.yaml"]["data"],
+                                    "metrics": {k: v["data"] for k, v in data.get("metrics", {}).items()}}
+    return out
+
+
+def test_queued_grid_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                                      data_dir: Path) -> None:
+    lab = clone_lab(tiny_lab(tmp_path_factory.getbasetemp(), data_dir), tmp_path / "lab")
+    git(lab, "add", "-A")
+    git(lab, "commit", "-qm", "baseline")
+
+    start = time.monotonic()
+    grid = [arg for key, values in GRID.items() for arg in ("-S", f"{key}={','.join(values)}")]
+    dvc(lab, "exp", "run", "--queue", TARGET, *grid)
+    dvc(lab, "exp", "run", "--run-all", "--jobs", "2")
+    print(f"sweep of 4 experiments with 2 workers: {time.monotonic() - start:.0f} s")
+    print(dvc(lab, "exp", "show", "--md", "--only-changed").stdout)
+
+    exps = experiments(lab)
+    assert len(exps) == 4, exps.keys()
+    cells = set()
+    for name, exp in exps.items():
+        assert exp["state"] == "success" and exp["returncode"] == 0, (name, exp["state"], exp["returncode"])
+        logconf = exp["params"]["losses"]["logconf"]
+        cells.add((logconf["alpha_max"], logconf["warmup_frac"]))
+        pgr = exp["metrics"]["metrics/pgr.json"]
+        assert isinstance(pgr["sst2/minilm_l3-to-minilm_l6/logconf/pgr_auroc"], float)
+    assert cells == {(0.25, 0.1), (0.25, 0.3), (0.5, 0.1), (0.5, 0.3)}
+
+    name, chosen = next((n, e) for n, e in exps.items() if e["params"]["losses"]["logconf"]["alpha_max"] == 0.25)
+    dvc(lab, "exp", "apply", name)
+    applied = yaml.safe_load((lab / "params.yaml").read_text())
+    assert applied["losses"]["logconf"] == chosen["params"]["losses"]["logconf"]
+    assert json.loads((lab / "metrics/pgr.json").read_text()) == chosen["metrics"]["metrics/pgr.json"]
+    assert "up to date" in dvc(lab, "status", "--with-deps", TARGET).stdout
