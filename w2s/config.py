@@ -95,20 +95,62 @@ class EmbedParams:
 class TrainParams:
     """Section `train`: the one trainer shared by `train_gt` and `train_w2s`."""
 
-    mode: Literal["probe"] = "probe"
-    """`probe`: a linear head on cached frozen features."""
+    mode: Literal["probe", "finetune", "lora"] = "probe"
+    """`probe`: a linear head on cached frozen features. `finetune`: every weight of the hub model plus a
+    linear head on its pooled hidden states, trained on the pool's texts. `lora`: the hub model frozen,
+    low-rank adapters (peft) on all its linear layers plus the head trained."""
     weak_fraction: float = 0.5
     """Share of the pool's training rows that go to train_weak (the rest: train_transfer)."""
     epochs: int = 20
     """Passes over the training rows."""
     batch_size: int = 64
-    """Rows per optimizer step; also the batch over which logconf picks its threshold."""
+    """Rows per forward pass (micro-batch); also the batch over which logconf picks its threshold. An
+    optimizer step sees batch_size x grad_accum rows."""
     lr: float = 1e-3
     """Adam learning rate."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     eval_every: int = 10
     """Evaluate test accuracy every this many steps (the accuracy-along-training curve)."""
+    schedule: Literal["constant", "cosine"] = "constant"
+    """Learning rate after the warm-up: `constant`, or `cosine` decay to 0 at the last step."""
+    warmup_frac: float = 0.0
+    """Share of the optimizer steps over which the learning rate ramps linearly from 0 to `lr`."""
+    grad_accum: int = 1
+    """Micro-batches whose gradients are summed into one optimizer step."""
+    max_length: int = 256
+    """finetune/lora: token limit per text; longer texts are truncated (and counted in the log)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """finetune/lora: `auto` = bf16 autocast on CUDA, fp32 elsewhere; `bf16` = bf16 autocast anywhere
+    (weights and optimizer state stay fp32); `fp32` = no autocast."""
+    device: str = "auto"
+    """torch device: `auto` (CUDA if present, else CPU; under `accelerate launch`, each process's own),
+    `cpu`, `cuda`, `cuda:1`."""
+    compile: bool = False
+    """finetune/lora: `torch.compile` the backbone (dynamic shapes; pays a warm-up, wins on long GPU runs)."""
+    gradient_checkpointing: bool = False
+    """finetune/lora: recompute activations in the backward pass (less memory, ~30% more compute)."""
+    lora_r: int = 8
+    """lora: adapter rank."""
+    lora_alpha: int = 16
+    """lora: adapter scale numerator (the update is scaled by lora_alpha / lora_r)."""
+    lora_dropout: float = 0.05
+    """lora: dropout on the adapters' input."""
+    weak_holdout: float = 0.0
+    """Weak-to-strong runs: share of train_transfer held out of the student's training (seeded); its weak
+    labels are scored at every eval point (`val_weak_agreement` in history.json) so the `overfitting`
+    stage can early-stop without ground truth. 0: no hold-out."""
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """Section `report`: how the Quarto reports in reports/ are rendered."""
+
+    renderer: Literal["auto", "quarto", "offline"] = "auto"
+    """`auto`: `quarto render` when quarto is on PATH, else the offline renderer (w2s/report.py);
+    `quarto` / `offline`: force one."""
+    formats: list[str] = field(default_factory=lambda: ["html", "pdf"])
+    """Outputs per report: `html` (self-contained, interactive charts) and/or `pdf` (static charts)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +163,101 @@ class AnalyzeParams:
     """Bootstrap resamples per interval."""
     min_gap: float = 0.0
     """PGR is undefined (null, with a reason) when ceiling - weak <= min_gap."""
+
+
+@dataclass(frozen=True)
+class BootstrapParams:
+    """Section `bootstrap`: chains M1 -> M2 -> ... -> Mk, each model trained on its predecessor's labels."""
+
+    chains: list[str] = field(default_factory=list)
+    """Chains as ladder keys joined by `-to-` (e.g. `minilm_l3-to-minilm_l6-to-mpnet`), going up the
+    ladder; each runs once per task and seed, beside the direct M1 -> Mk run."""
+    method: str = "xent"
+    """Loss of every hop and of the direct run (one of `methods`)."""
+
+    def models(self, chain: str) -> list[str]:
+        """The model keys of `chain`, weak to strong."""
+        return chain.split(CHAIN_SEP)
+
+
+CHAIN_SEP = "-to-"
+
+
+@dataclass(frozen=True)
+class GenftParams:
+    """Section `genft`: generative finetuning (language modelling on the task's texts, no labels) of
+    decoders before they serve as students; the adapted models are probed through their own keys."""
+
+    models: dict[str, str] = field(default_factory=dict)
+    """Adapted key -> key (in `models`) of the decoder it starts from, e.g. `{gemma_genft: gemma}`. The
+    adapted key can then stand in `ladder` and `pairs` like any model (probe mode)."""
+    epochs: int = 1
+    """Passes over the texts."""
+    max_steps: int = 0
+    """Stop after this many optimizer steps (0: no cap, run every epoch)."""
+    batch_size: int = 8
+    """Texts per optimizer step."""
+    lr: float = 5e-5
+    """AdamW learning rate (constant)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_length: int = 64
+    """Token limit per text; longer texts are truncated."""
+    seed: int = 0
+    """Seed of the batch order (and of dropout, if the model has any), and the split seed whose
+    train_transfer texts are used with `texts: train_transfer`."""
+    texts: Literal["train_transfer", "train"] = "train_transfer"
+    """Which unlabelled texts: train_transfer of split seed `seed`, or every training row of the pool
+    (never test rows, never labels)."""
+    device: str = "cpu"
+    """torch device of the language-modelling updates."""
+
+
+@dataclass(frozen=True)
+class SaliencyParams:
+    """Section `saliency`: the five concept-saliency conditions (paper Fig. 11) on one strong model."""
+
+    model: str | None = None
+    """Strong model key (in the ladder; its `embed` features feed the frozen probes). null: the ladder's
+    strongest. Not in the ladder: the stage skips saliency (with a message) rather than fail."""
+    weak: str | None = None
+    """Supervisor key whose gt run's soft labels are the weak labels (below `model` in the ladder). null:
+    the ladder's weakest."""
+    seed: int | None = None
+    """Seed of the supervisor run used, of the row sample and of the finetuning runs. null: the first
+    of `seeds`."""
+    n_train: int = 192
+    """train_transfer rows every condition trains on (fewer if train_transfer is smaller)."""
+    n_test: int = 400
+    """Test rows every condition is scored on (fewer if the test split is smaller)."""
+    epochs: int = 2
+    """Finetuning passes over the n_train rows."""
+    batch_size: int = 32
+    """Finetuning rows per optimizer step."""
+    lr: float = 1e-4
+    """Finetuning AdamW learning rate (cosine schedule after a linear warm-up)."""
+    warmup_frac: float = 0.1
+    """Share of the finetuning steps spent warming the learning rate up."""
+    max_length: int = 128
+    """Finetuning and activation token limit per text."""
+    probe_c: float = 1.0
+    """Inverse L2 strength (scikit-learn C) of every logistic-regression probe (on standardised inputs)."""
+    device: str = "auto"
+    """torch device of the finetuning runs (`auto`: CUDA if present, else CPU)."""
+
+    def resolve(self, ladder: list[str], seeds: list[int]) -> tuple[str, str, int, str | None]:
+        """(strong key, weak key, seed, why saliency cannot run on this ladder or None), the null defaults
+        filled from the ladder and seeds."""
+        strong, weak = self.model or ladder[-1], self.weak or ladder[0]
+        seed = seeds[0] if self.seed is None else self.seed
+        skip = None
+        if strong not in ladder or weak not in ladder:
+            skip = f"saliency.model {strong!r} and saliency.weak {weak!r} must both be in the ladder {ladder}"
+        elif ladder.index(weak) >= ladder.index(strong):
+            skip = f"saliency.weak {weak!r} must come before saliency.model {strong!r} in the ladder {ladder}"
+        elif seed not in seeds:
+            skip = f"saliency.seed {seed} is not in seeds {seeds} (its supervisor run does not exist)"
+        return strong, weak, seed, skip
 
 
 @dataclass(frozen=True)
@@ -147,8 +284,18 @@ class Params:
     embed: EmbedParams
     train: TrainParams
     analyze: AnalyzeParams
+    bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
+    """Bootstrapping chains (stage `bootstrap`)."""
+    genft: GenftParams = field(default_factory=GenftParams)
+    """Generative finetuning (stage `genft`, run by studies/decoder/dvc.yaml)."""
+    saliency: SaliencyParams = field(default_factory=SaliencyParams)
+    """Concept saliency (stage `saliency`)."""
+    report: ReportParams = field(default_factory=ReportParams)
+    """Rendering of the reports (stage `report`)."""
 
     def hub_id(self, model: str) -> str:
+        if model in self.genft.models:  # an adapted decoder: the tokenizer and architecture of its base
+            return self.hub_id(self.genft.models[model])
         if model not in self.models:
             raise InputError(f"params.yaml: unknown model key {model!r}; known: {', '.join(self.models)}")
         return self.models[model]
@@ -240,8 +387,9 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
         raise InputError("data.local_dir: required when data.source is 'local'")
     for key in p.models:
         _check_key(key, "models")
-    for model in p.ladder:
-        p.hub_id(model)
+    for i, model in enumerate(p.ladder):
+        if model not in p.models and model not in p.genft.models:
+            raise InputError(f"ladder[{i}]: unknown model key {model!r}; known (models): {', '.join(p.models)}")
     if len(set(p.ladder)) != len(p.ladder):
         raise InputError(f"ladder: a model is listed twice: {p.ladder}")
     rank = {m: i for i, m in enumerate(p.ladder)}
@@ -266,11 +414,86 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
     for key, value in [("prepare.n_train", p.prepare.n_train), ("prepare.n_test", p.prepare.n_test)]:
         if value <= 0 or value % 2:
             raise InputError(f"{key}: must be a positive even number (balanced classes), got {value}")
+    check_train(p.train)
+    check_bootstrap_genft(p)
+    check_saliency(p)
     for key, value in [("train.epochs", p.train.epochs), ("train.batch_size", p.train.batch_size),
                        ("train.eval_every", p.train.eval_every), ("embed.batch_size", p.embed.batch_size),
                        ("embed.max_length", p.embed.max_length)]:
         if value <= 0:
             raise InputError(f"{key}: must be positive, got {value}")
+
+
+def check_saliency(p: Params) -> None:
+    """Section `saliency`: named models exist (a typo stops here); sizes positive. Whether the models are
+    in the ladder is the stage's business: a study with another ladder skips saliency, it does not fail."""
+    s = p.saliency
+    for key, value in (("saliency.model", s.model), ("saliency.weak", s.weak)):
+        if value is not None and value not in p.models:
+            raise InputError(f"{key}: unknown model key {value!r}; known (models): {', '.join(p.models)}")
+    for name, size in (("n_train", s.n_train), ("n_test", s.n_test), ("epochs", s.epochs),
+                       ("batch_size", s.batch_size), ("max_length", s.max_length)):
+        if size <= 0:
+            raise InputError(f"saliency.{name}: must be positive, got {size}")
+    if s.lr <= 0 or s.probe_c <= 0:
+        raise InputError(f"saliency.lr and saliency.probe_c: must be positive, got {s.lr} and {s.probe_c}")
+    if not 0.0 <= s.warmup_frac < 1.0:
+        raise InputError(f"saliency.warmup_frac: must be in [0, 1), got {s.warmup_frac}")
+
+
+def check_bootstrap_genft(p: Params) -> None:
+    """Sections `bootstrap` and `genft`: chains go up the ladder, adapted keys start from known models."""
+    rank = {m: i for i, m in enumerate(p.ladder)}
+    for i, chain in enumerate(p.bootstrap.chains):
+        models = p.bootstrap.models(chain)
+        if len(models) < 2:
+            raise InputError(f"bootstrap.chains[{i}]: {chain!r} needs at least two models joined by '{CHAIN_SEP}'")
+        for model in models:
+            if model not in rank:
+                raise InputError(f"bootstrap.chains[{i}]: {model!r} is not in the ladder {p.ladder}")
+        if any(rank[a] >= rank[b] for a, b in zip(models, models[1:], strict=False)):
+            raise InputError(f"bootstrap.chains[{i}]: {chain!r} does not go up the ladder {p.ladder}")
+    if p.bootstrap.chains and p.bootstrap.method not in p.methods:
+        raise InputError(f"bootstrap.method: {p.bootstrap.method!r} is not one of methods {p.methods}")
+    g = p.genft
+    for key, base in g.models.items():
+        _check_key(key, "genft.models")
+        if key in p.models:
+            raise InputError(f"genft.models: {key!r} is already a key of models; name the adapted model apart")
+        if base not in p.models:
+            raise InputError(f"genft.models.{key}: base {base!r} is not a key of models ({', '.join(p.models)})")
+    for key, value in [("genft.epochs", g.epochs), ("genft.batch_size", g.batch_size),
+                       ("genft.max_length", g.max_length)]:
+        if value <= 0:
+            raise InputError(f"{key}: must be positive, got {value}")
+    if g.max_steps < 0 or g.lr <= 0 or g.weight_decay < 0:
+        raise InputError(f"genft: max_steps must be >= 0, lr > 0 and weight_decay >= 0; got {g.max_steps}, "
+                         f"{g.lr}, {g.weight_decay}")
+
+
+def check_train(t: TrainParams) -> None:
+    """Range checks of the trainer's knobs (also called by `w2s.train.fit`); errors name the key."""
+    for key, value in [("train.grad_accum", t.grad_accum), ("train.max_length", t.max_length),
+                       ("train.lora_r", t.lora_r)]:
+        if value <= 0:
+            raise InputError(f"{key}: must be positive, got {value}")
+    if not 0.0 <= t.warmup_frac < 1.0:
+        raise InputError(f"train.warmup_frac: must be in [0, 1), got {t.warmup_frac}")
+    if not 0.0 <= t.weak_holdout < 1.0:
+        raise InputError(f"train.weak_holdout: must be in [0, 1), got {t.weak_holdout}")
+    if not 0.0 <= t.lora_dropout < 1.0:
+        raise InputError(f"train.lora_dropout: must be in [0, 1), got {t.lora_dropout}")
+    if t.lora_alpha <= 0:
+        raise InputError(f"train.lora_alpha: must be positive, got {t.lora_alpha}")
+    if t.lr <= 0:
+        raise InputError(f"train.lr: must be positive, got {t.lr}")
+    if t.device != "auto":
+        try:
+            import torch
+
+            torch.device(t.device)
+        except (RuntimeError, ValueError):
+            raise InputError(f"train.device: not a torch device: {t.device!r} (auto, cpu, cuda, cuda:1)") from None
 
 
 def parse_params(raw: Any, where: str = "params.yaml") -> Params:

@@ -11,6 +11,8 @@ Stage scripts only parse arguments, load params and write what these return.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +25,33 @@ from w2s.losses import make_loss
 from w2s.metrics import accuracy, auroc
 from w2s.splits import build_pool, split_train
 from w2s.tasks import FileTask, load_task
-from w2s.train import FitResult, LinearProbe, fit, predict
+from w2s.train import Data, FitResult, LinearProbe, fit, is_main_process, predict
+
+Features = tuple[np.ndarray, np.ndarray]
+"""Cached features of a (task, model): (pool ids (N,), features (N, D)) from the `embed` stage."""
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """finetune/lora modes: the pool's texts and the hub id of the model to train on them."""
+
+    pool: pl.DataFrame
+    """Needs columns id and text (the `prepare` stage's parquet)."""
+    hub_id: str
+
+
+def training_source(params: Params, model: str, pool: pl.DataFrame | None,
+                    features: Features | TextSource | None) -> Features | TextSource:
+    """What a run of `model` trains on: the cached features in probe mode, the pool's texts otherwise."""
+    if isinstance(features, TextSource):
+        return features
+    if params.train.mode == "probe":
+        if features is None:
+            raise InputError(f"train.mode probe: {model!r} needs its cached features (the `embed` stage)")
+        return features
+    if pool is None or "text" not in pool.columns:
+        raise InputError(f"train.mode {params.train.mode}: {model!r} needs the pool's texts (--pool)")
+    return TextSource(pool.select("id", "text"), params.hub_id(model))
 
 
 def prepare_task(params: Params, task: str) -> pl.DataFrame:
@@ -71,7 +99,9 @@ class RunResult:
                 "best_accuracy": max(curve) if curve else float("nan"), "final_loss": self.fit.final_loss}
 
     def history(self) -> list[dict[str, float]]:
-        return [{"step": pt.step, "epoch": pt.epoch, "accuracy": pt.accuracy} for pt in self.fit.history]
+        return [{"step": pt.step, "epoch": pt.epoch, "accuracy": pt.accuracy}
+                | ({} if pt.val_weak_agreement is None else {"val_weak_agreement": pt.val_weak_agreement})
+                for pt in self.fit.history]
 
 
 def _rows(features: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> torch.Tensor:
@@ -84,28 +114,70 @@ def _rows(features: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> torch.Ten
     return torch.from_numpy(feats[[pos[int(i)] for i in ids]])
 
 
+def _texts(pool: pl.DataFrame, ids: np.ndarray) -> list[str]:
+    """Texts of pool ids, in the order of `ids`."""
+    pos = {int(i): k for k, i in enumerate(pool["id"].to_numpy())}
+    missing = [int(i) for i in ids if int(i) not in pos]
+    if missing:
+        raise InputError(f"the pool lacks {len(missing)} ids (first: {missing[0]}): rerun `dvc repro`")
+    texts = pool["text"].to_list()
+    return [texts[pos[int(i)]] for i in ids]
+
+
 def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: dict[str, float],
-           features: tuple[np.ndarray, np.ndarray], test: pl.DataFrame, train: TrainParams,
-           seed: int) -> tuple[LinearProbe, FitResult]:
-    """Fit a probe on `train_ids` rows against `targets`; the test curve is recorded along the way."""
+           features: Features | TextSource, test: pl.DataFrame, train: TrainParams, seed: int,
+           weak_eval: tuple[np.ndarray, np.ndarray] | None = None,
+           ) -> tuple[torch.nn.Module, Callable[[np.ndarray], Data], FitResult]:
+    """Fit a model on `train_ids` rows against `targets`; the test curve is recorded along the way.
+
+    probe: a LinearProbe on the cached features. finetune/lora: `w2s.models.load_classifier` on the
+    pool's texts. Returns the model, the function mapping pool ids to its inputs, and the fit result.
+    """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    x = _rows(features, train_ids)
-    model = LinearProbe(x, generator)
-    eval_set = (_rows(features, test["id"].to_numpy()), torch.from_numpy(test["label"].to_numpy()))
-    result = fit(model, x, torch.from_numpy(targets.astype(np.float32)), make_loss(loss, loss_params),
-                 train, generator, eval_set)
-    return model, result
+    inputs: Callable[[np.ndarray], Data]
+    model: torch.nn.Module
+    if isinstance(features, TextSource):
+        from w2s.models import load_classifier
+        from w2s.textdata import tokenize_rows
+
+        source = features
+        model, tokenizer = load_classifier(
+            source.hub_id, mode=train.mode, generator=generator, lora_r=train.lora_r, lora_alpha=train.lora_alpha,
+            lora_dropout=train.lora_dropout, gradient_checkpointing=train.gradient_checkpointing)
+
+        def inputs(ids: np.ndarray) -> Data:
+            rows = tokenize_rows(_texts(source.pool, ids), tokenizer, train.max_length)
+            if rows.n_truncated and is_main_process():
+                print(f"{source.hub_id}: {rows.n_truncated}/{len(rows)} texts truncated to {train.max_length} "
+                      "tokens", file=sys.stderr)
+            return rows
+    else:
+        feats = features
+
+        def inputs(ids: np.ndarray) -> Data:
+            return _rows(feats, ids)
+
+        model = LinearProbe(_rows(feats, train_ids), generator)
+    eval_set = (inputs(test["id"].to_numpy()), torch.from_numpy(test["label"].to_numpy()))
+    weak_set = None if weak_eval is None else (inputs(weak_eval[0]), torch.from_numpy(weak_eval[1]))
+    result = fit(model, inputs(train_ids), torch.from_numpy(targets.astype(np.float32)),
+                 make_loss(loss, loss_params), train, generator, eval_set, progress=train.mode != "probe",
+                 weak_eval_set=weak_set)
+    return model, inputs, result
 
 
-def _predictions(model: LinearProbe, rows: pl.DataFrame, features: tuple[np.ndarray, np.ndarray],
-                 meta: dict[str, str | int]) -> pl.DataFrame:
-    p1 = predict(model, _rows(features, rows["id"].to_numpy()))
+def _predictions(trained: tuple[torch.nn.Module, Callable[[np.ndarray], Data]], rows: pl.DataFrame,
+                 train: TrainParams, meta: dict[str, str | int]) -> pl.DataFrame:
+    model, inputs = trained
+    data = inputs(rows["id"].to_numpy())
+    p1 = predict(model, data, train.batch_size * 4 if train.mode != "probe" else 1024, precision=train.precision,
+                 progress=train.mode != "probe")
     return rows.select("id", "part", "label").with_columns(
         pl.Series("p1", p1, dtype=pl.Float64), *[pl.lit(v).alias(k) for k, v in meta.items()])
 
 
-def train_ground_truth(pool: pl.DataFrame, features: tuple[np.ndarray, np.ndarray], params: Params,
+def train_ground_truth(pool: pl.DataFrame, features: Features | TextSource | None, params: Params,
                        task: str, model: str, seed: int) -> RunResult:
     """Train `model` on train_weak's ground truth. It serves twice: as a supervisor, its soft labels on
     train_transfer are the weak labels; as a student, its test accuracy is the strong ceiling."""
@@ -114,23 +186,54 @@ def train_ground_truth(pool: pl.DataFrame, features: tuple[np.ndarray, np.ndarra
         pl.coalesce("part_split", "part").alias("part")).drop("part_split")
     weak = rows.filter(pl.col("part") == "train_weak")
     test = rows.filter(pl.col("part") == "test")
-    probe, result = _train(weak["id"].to_numpy(), weak["label"].to_numpy(), "xent", {}, features, test,
-                           params.train, seed)
+    source = training_source(params, model, pool, features)
+    net, inputs, result = _train(weak["id"].to_numpy(), weak["label"].to_numpy(), "xent", {}, source, test,
+                                 params.train, seed)
     labelled = rows.filter(pl.col("part").is_in(["train_transfer", "test"]))
     meta: dict[str, str | int] = {"kind": "gt", "task": task, "model": model, "seed": seed}
-    return RunResult(_predictions(probe, labelled, features, meta).sort("id"), result)
+    return RunResult(_predictions((net, inputs), labelled, params.train, meta).sort("id"), result)
 
 
-def train_weak_to_strong(weak_predictions: pl.DataFrame, features: tuple[np.ndarray, np.ndarray],
-                         params: Params, task: str, pair: Pair, method: str, seed: int) -> RunResult:
+def holdout_mask(n: int, fraction: float, seed: int) -> pl.Series:
+    """Boolean mask over n rows marking round(fraction * n) of them (at least 1 when fraction > 0 and
+    n > 1, never all), chosen by a permutation seeded with `seed`."""
+    k = 0 if fraction <= 0 or n < 2 else min(n - 1, max(1, round(fraction * n)))
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(n)[:k]] = True
+    return pl.Series("held", mask)
+
+
+def train_weak_to_strong(weak_predictions: pl.DataFrame, features: Features | TextSource | None,
+                         params: Params, task: str, pair: Pair, method: str, seed: int,
+                         label_transfer: bool = False, pool: pl.DataFrame | None = None) -> RunResult:
     """Train the strong model on train_transfer with the weak model's soft labels (never the ground
-    truth, which stays in the table only to score the test rows)."""
+    truth, which stays in the table only to score the test rows). `label_transfer` also predicts the
+    train_transfer rows: the student's own soft labels, for the next model of a bootstrapping chain."""
+    where = f"{task}/{pair.weak}/seed{seed}: the supervisor's predictions.parquet"
+    if method not in params.methods or method not in params.losses:
+        raise InputError(f"method {method!r} is not in params.yaml methods {params.methods}")
+    missing = [c for c in ("id", "part", "label", "p1") if c not in weak_predictions.columns]
+    if missing:
+        raise InputError(f"{where} lacks column {missing[0]!r} (has: {', '.join(weak_predictions.columns)})")
     transfer = weak_predictions.filter(pl.col("part") == "train_transfer")
     test = weak_predictions.filter(pl.col("part") == "test")
     if transfer.is_empty():
-        raise InputError(f"{task}/{pair.weak}: the supervisor's predictions have no train_transfer rows")
-    probe, result = _train(transfer["id"].to_numpy(), transfer["p1"].to_numpy(), method,
-                           params.losses[method], features, test, params.train, seed)
+        raise InputError(f"{where} has no train_transfer rows")
+    # Weak labels are probabilities: a NaN or a value outside [0, 1] means a corrupted supervisor run,
+    # and training on it would silently produce garbage (or NaN losses), so refuse it here.
+    bad = transfer.filter(~pl.col("p1").is_between(0.0, 1.0) | pl.col("p1").is_null() | pl.col("p1").is_nan())
+    if not bad.is_empty():
+        raise InputError(f"{where}: column p1 has {bad.height} weak labels that are NaN, null or outside [0, 1] "
+                         f"(first: {bad['p1'][0]} at id {bad['id'][0]})")
+    source = training_source(params, pair.strong, pool, features)  # finetune/lora: the pool's texts
+    # train.weak_holdout: a seeded share of train_transfer the student never trains on; its weak labels
+    # are scored along training (early stopping without ground truth, `w2s.overfitting`).
+    held = holdout_mask(transfer.height, params.train.weak_holdout, seed)
+    fit_rows, held_rows = transfer.filter(~held), transfer.filter(held)
+    weak_eval = None if held_rows.is_empty() else (held_rows["id"].to_numpy(), held_rows["p1"].to_numpy())
+    net, inputs, result = _train(fit_rows["id"].to_numpy(), fit_rows["p1"].to_numpy(), method,
+                                 params.losses[method], source, test, params.train, seed, weak_eval)
     meta: dict[str, str | int] = {"kind": "w2s", "task": task, "weak": pair.weak, "strong": pair.strong,
                                   "method": method, "seed": seed}
-    return RunResult(_predictions(probe, test, features, meta).sort("id"), result)
+    rows = pl.concat([transfer, test], how="diagonal") if label_transfer else test
+    return RunResult(_predictions((net, inputs), rows, params.train, meta).sort("id"), result)
