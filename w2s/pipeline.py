@@ -159,8 +159,8 @@ def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: d
             return _rows(feats, ids)
 
         model = LinearProbe(_rows(feats, train_ids), generator)
-    eval_set = (inputs(test["id"].to_numpy()), torch.from_numpy(test["label"].to_numpy()))
-    weak_set = None if weak_eval is None else (inputs(weak_eval[0]), torch.from_numpy(weak_eval[1]))
+    eval_set = (inputs(test["id"].to_numpy()), torch.tensor(test["label"].to_numpy()))
+    weak_set = None if weak_eval is None else (inputs(weak_eval[0]), torch.tensor(weak_eval[1]))
     result = fit(model, inputs(train_ids), torch.from_numpy(targets.astype(np.float32)),
                  make_loss(loss, loss_params), train, generator, eval_set, progress=train.mode != "probe",
                  weak_eval_set=weak_set)
