@@ -75,3 +75,26 @@ def test_bad_mode_and_unknown_hub_id_are_input_errors() -> None:
         build(bert_config(), mode="probe")
     with pytest.raises(InputError, match="no-such-org/no-such-model"):
         load_classifier("no-such-org/no-such-model", mode="finetune", generator=torch.Generator())
+
+
+def test_gpt2_gelu_is_fused_and_computes_the_same_function() -> None:
+    from transformers import AutoModel
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    from w2s.models import fuse_gelu
+
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=32, vocab_size=100)
+    model = classifier_from_config(config, mode="finetune", generator=torch.Generator().manual_seed(0))
+    acts = [m for m in model.modules() if isinstance(m, (GELUTanh, NewGELUActivation))]
+    assert acts and all(isinstance(m, GELUTanh) for m in acts)  # one per block, all fused
+    torch.manual_seed(0)
+    python_gelu = AutoModel.from_config(config).eval()
+    fused = AutoModel.from_config(config).eval()
+    fused.load_state_dict(python_gelu.state_dict())
+    assert fuse_gelu(fused) == config.n_layer
+    assert sum(isinstance(m, NewGELUActivation) for m in python_gelu.modules()) == config.n_layer
+    ids = torch.randint(0, 100, (3, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = python_gelu(input_ids=ids).last_hidden_state
+        b = fused(input_ids=ids).last_hidden_state
+    assert torch.allclose(a, b, atol=1e-5)  # the same function, up to float rounding

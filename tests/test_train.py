@@ -57,6 +57,11 @@ def test_bad_input() -> None:
         fit(LinearProbe(x, g), x, y[:5], make_loss("xent", {}), TrainParams(), g)
     with pytest.raises(InputError, match="no training rows"):
         fit(LinearProbe(x, g), x[:0], y[:0], make_loss("xent", {}), TrainParams(), g)
+    for bad, first in ((float("nan"), "nan"), (1.5, "1.5")):
+        targets = y.clone().float()
+        targets[3] = bad
+        with pytest.raises(InputError, match=rf"fit: 1 targets are not in \[0, 1\] \(first: {first}\)"):
+            fit(LinearProbe(x, g), x, targets, make_loss("xent", {}), TrainParams(), g)
 
 
 # ------------------------------------------------------------------ finetune / lora on tiny random-init models

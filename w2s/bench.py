@@ -194,18 +194,6 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
     return next((tflops for key, tflops in PEAK_BF16_TFLOPS if key in name), None)
 
 
-def fuse_gelu(model: nn.Module) -> int:
-    """Swap transformers' Python `gelu_new` (5 elementwise kernels; under autocast its `pow` runs in fp32)
-    for `GELUTanh`, the same function as one fused `F.gelu(approximate="tanh")`. Returns how many."""
-    from transformers.activations import GELUTanh, NewGELUActivation
-
-    swaps = [(parent, name) for parent in model.modules() for name, child in parent.named_children()
-             if isinstance(child, NewGELUActivation)]
-    for parent, name in swaps:
-        setattr(parent, name, GELUTanh())
-    return len(swaps)
-
-
 def matmul_params(model: nn.Module) -> int:
     """Parameters that do matrix work per token: all of them minus embedding tables (lookups)."""
     total = sum(p.numel() for p in model.parameters())
@@ -527,10 +515,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="the trainer's precision")
     p.add_argument("--compile", action="store_true", help="train with torch.compile (TrainParams.compile)")
     p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--gelu", choices=("config", "tanh"), default="config",
-                   help="what-if: tanh swaps gelu_new (Python) for the same function as one fused kernel")
-    p.add_argument("--sdpa", choices=("auto", "no-cudnn"), default="auto",
-                   help="what-if: no-cudnn disables the cuDNN attention backend (it plans anew per shape)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive training loop (quick what-ifs)")
     p.add_argument("--lengths", choices=("varied", "full"), default="varied",
                    help="synthetic texts: log-normal lengths, or every text filling --seq-len")
@@ -574,9 +558,6 @@ def run_bench(args: argparse.Namespace) -> Report:
                                          torch.Generator().manual_seed(0))
     if args.gradient_checkpointing:
         model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    n_gelu = fuse_gelu(model) if args.gelu == "tanh" else 0
-    if args.sdpa == "no-cudnn":
-        torch.backends.cuda.enable_cudnn_sdp(False)
     model.to(device)
     limit = getattr(model.backbone.config, "max_position_embeddings", None)
     if isinstance(limit, int) and args.seq_len > limit:
@@ -600,13 +581,12 @@ def run_bench(args: argparse.Namespace) -> Report:
         "texts": source, "mean_tokens": float(rows.lengths.mean()), "max_tokens": int(rows.lengths.max()),
         "truncated": rows.n_truncated, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "compile": args.compile, "gradient_checkpointing": args.gradient_checkpointing,
-        "gelu": f"{args.gelu} ({n_gelu} swapped)", "sdpa": args.sdpa,
     }
     print(f"w2s.bench  {header['device_name']}  torch {torch.__version__}  peak bf16: "
           f"{'unknown (MFU left blank)' if peak is None else f'{peak:g} TFLOP/s'}")
     print(f"model: {desc}; {header['params_total'] / 1e6:.1f}M params ({n_matmul / 1e6:.1f}M matmul), "
-          f"attention={header['attention']} (sdpa {args.sdpa}), compile={args.compile}, "
-          f"grad ckpt={args.gradient_checkpointing}, gelu={header['gelu']}")
+          f"attention={header['attention']}, compile={args.compile}, "
+          f"grad ckpt={args.gradient_checkpointing}")
     print(f"texts: {source}; train {n_train} rows = {args.steps} steps x {args.batch_size}, mean "
           f"{header['mean_tokens']:.0f} tokens (max {header['max_tokens']}, {rows.n_truncated} truncated at "
           f"{args.seq_len}); embed/label {args.infer_rows} rows in batches of {args.infer_batch_size}", flush=True)

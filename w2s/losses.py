@@ -87,6 +87,10 @@ def _check_batch(logits: Tensor, weak: Tensor, progress: float) -> Tensor:
         raise InputError(f"logits: expected a floating-point tensor, got dtype {logits.dtype}")
     _check_progress(progress)
     w = weak.detach()
+    if w.device.type != "cpu":
+        # reading a CUDA tensor's values waits for the GPU: once per step would stall training, so on
+        # accelerators the trainer checks all targets once before the first step (`w2s.train.fit`)
+        return weak.to(logits.dtype)
     bad = ~torch.isfinite(w)
     if bool(bad.any()):
         raise InputError(f"weak labels: {int(bad.sum())} non-finite values (first: {float(w[bad][0])})")

@@ -97,6 +97,20 @@ def load_tokenizer(hub_id: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+def fuse_gelu(model: nn.Module) -> int:
+    """Swap transformers' Python `gelu_new` (gpt2 family: 5 elementwise kernels, and under bf16 autocast
+    its `pow` runs in fp32) for `GELUTanh`, the same function as one fused `F.gelu(approximate="tanh")`.
+    Equal up to float rounding; on an H100 it doubled finetuning MFU of gpt2-large (16% -> 29.5%,
+    README Performance). Returns how many modules were swapped (0 for models without gelu_new)."""
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    swaps = [(parent, name) for parent in model.modules() for name, child in parent.named_children()
+             if isinstance(child, NewGELUActivation)]
+    for parent, name in swaps:
+        setattr(parent, name, GELUTanh())
+    return len(swaps)
+
+
 def load_backbone(
     hub_id: str,
     *,
@@ -117,6 +131,7 @@ def load_backbone(
     model = _load(hub_id, "weights", lambda: AutoModel.from_pretrained(hub_id, dtype=dtype))
     if is_decoder(config) and hasattr(model.config, "use_cache"):
         model.config.use_cache = False
+    fuse_gelu(model)
     model.to(device)
     model.eval()
     return model, tokenizer
@@ -217,6 +232,7 @@ def classifier_from_backbone(
     if is_decoder(config) and hasattr(config, "use_cache"):
         config.use_cache = False  # training needs no key/value cache
     _drop_pooler(backbone)
+    fuse_gelu(backbone)
     if gradient_checkpointing:
         if not getattr(backbone, "supports_gradient_checkpointing", False):
             raise InputError(f"train.gradient_checkpointing: {config.model_type} does not support it")

@@ -336,10 +336,17 @@ def fit(
         raise InputError("fit: no training rows")
     if targets.shape != (n,):
         raise InputError(f"fit: targets have shape {tuple(targets.shape)}, expected ({n},)")
+    bad = ~torch.isfinite(targets) | (targets < 0) | (targets > 1)
+    if bool(bad.any()):
+        raise InputError(f"fit: {int(bad.sum())} targets are not in [0, 1] (first: {float(targets[bad][0])})")
     check_train(params)
     device = resolve_device(params.device)
     text = isinstance(data, TextRows)
     dtype = autocast_dtype(params.precision, device) if text else None  # a probe's matmul stays fp32
+    if device.type == "cuda":
+        # cuDNN's attention builds a new plan for every padded width it meets, so length-bucketed batches
+        # (many widths) ran slower than padding everything; flash / memory-efficient SDPA do not
+        torch.backends.cuda.enable_cudnn_sdp(False)
     if device.type == "cuda" and torch.are_deterministic_algorithms_enabled():
         # the stages ask for deterministic kernels; cuBLAS needs this workspace setting for that, and an
         # op without a deterministic CUDA kernel should warn rather than stop a long run
