@@ -37,6 +37,19 @@ def test_committed_params_load() -> None:
     assert isinstance(p.train.lr, float) and p.losses["logconf"]["alpha_max"] == 0.75
 
 
+@pytest.mark.parametrize("name", ["gpt2", "qwen"])
+def test_gpu_ladder_params_load_with_every_key_of_the_default(name: str) -> None:
+    """The GPU ladder files of the README's "Scaling out" stay valid (and complete) as the params evolve."""
+    raw = yaml.safe_load((ROOT / "studies" / "gpu" / f"{name}.yaml").read_text())
+    p = parse_params(raw, f"studies/gpu/{name}.yaml")
+    assert p.train.mode == "finetune" and len(p.ladder) == 4
+    assert all(p.ladder.index(pair.weak) < p.ladder.index(pair.strong) for pair in p.pairs)
+    for section, keys in RAW.items():  # same sections and keys as params.yaml, so `cp` over it just works
+        assert section in raw, section
+        if isinstance(keys, dict) and section not in ("models", "losses"):
+            assert set(raw[section]) == set(keys), section
+
+
 def test_int_is_accepted_where_float_is_expected() -> None:
     assert parse_params(with_change("train.lr", 1)).train.lr == 1.0
 

@@ -198,7 +198,11 @@ class SequenceClassifier(nn.Module):
         return pool(hidden.float(), attention_mask, self.pooling)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # (B, T) -> (B,)
-        return self.head(self.pooled(input_ids, attention_mask)).squeeze(-1).float()
+        pooled = self.pooled(input_ids, attention_mask)
+        with torch.autocast(pooled.device.type, enabled=False):  # the head in fp32, also under bf16 autocast
+            # sum over the size-1 output dim (exact) rather than squeeze: a new tensor, not a view, which
+            # FSDP wants of a sharded module's output
+            return self.head(pooled).sum(-1)
 
 
 def _drop_pooler(backbone: PreTrainedModel) -> None:

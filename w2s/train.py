@@ -227,14 +227,20 @@ def _batched_outputs(model: nn.Module, data: Data, fn: Callable[[nn.Module, Any]
         batches = [torch.arange(s, min(s + batch_size, len(data))) for s in range(0, len(data), batch_size)]
     world, rank = world_size(), int(os.environ.get("RANK", "0"))
     mine = batches[rank::world]
+    # a sharded (FSDP) model gathers its weights inside every forward, a collective call: every process
+    # must run as many forwards as the busiest one, so the others repeat their first batch and drop it
+    extra = -(-len(batches) // world) - len(mine) if world > 1 and batches else 0
+    sharded = is_sharded(model)
     was_training = model.training
     model.eval()
     outputs: list[tuple[Tensor, Tensor]] = []
     try:
-        with torch.inference_mode(), _autocast(dev, dtype):
-            for idx in tqdm(mine, desc=desc, unit="batch", disable=not progress or not is_main_process(),
-                            file=sys.stderr, leave=False):
-                outputs.append((idx, fn(model, _inputs(data, idx, dev)).float()))
+        with (torch.no_grad() if sharded else torch.inference_mode()), _autocast(dev, dtype):
+            for k, idx in enumerate(tqdm(mine + [batches[0]] * extra, desc=desc, unit="batch", leave=False,
+                                         disable=not progress or not is_main_process(), file=sys.stderr)):
+                out = fn(model, _inputs(data, idx, dev)).float()
+                if k < len(mine):
+                    outputs.append((idx, out))
     finally:
         model.train(was_training)
     # one device -> host copy per batch, after all batches were queued (no sync inside the loop)
@@ -284,12 +290,51 @@ def _accuracy(model: nn.Module, data: Data, labels: Tensor, batch_size: int, pre
 # ---------------------------------------------------------------------------------------------- fit
 
 
+def is_sharded(model: nn.Module) -> bool:
+    """True for a model sharded by FSDP (`W2S_FSDP=1` under a multi-process launch)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def _layer_stack(model: nn.Module) -> nn.ModuleList:
+    """The transformer's block list (the ModuleList holding the most parameters): FSDP's shard units."""
+    stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
+    if not stacks:
+        raise InputError(f"W2S_FSDP=1: {type(model).__name__} has no list of layers to shard")
+    return max(stacks, key=lambda m: sum(p.numel() for p in m.parameters()))
+
+
+def _fully_shard(model: nn.Module, device: torch.device) -> tuple[nn.Module, int, int]:
+    """Shard `model` in place with PyTorch's FSDP2 (`fully_shard`): each block of its layer stack, then the
+    rest (embeddings, head) as the root unit. Every process holds 1/W of every weight, gradient and
+    AdamW state; a block's weights are all-gathered just for its forward and backward."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    model.to(device)
+    for block in _layer_stack(model):
+        fully_shard(block)
+    fully_shard(model)
+    return model, dist.get_rank(), dist.get_world_size()
+
+
 @contextlib.contextmanager
 def _distributed(model: nn.Module, device: torch.device) -> Iterator[tuple[nn.Module, int, int]]:
-    """(the module to call in training, rank, world): DDP through accelerate when WORLD_SIZE > 1."""
+    """(the module to call in training, rank, world): DDP through accelerate when WORLD_SIZE > 1, FSDP
+    (PyTorch's fully_shard) when the environment also says W2S_FSDP=1."""
     world = world_size()
     if world <= 1:
         yield model.to(device), 0, 1
+        return
+    if os.environ.get("W2S_FSDP", "0") == "1":
+        if not hasattr(model, "backbone"):
+            raise InputError("W2S_FSDP=1: only finetune/lora models are sharded (a probe is one small layer)")
+        yield _fully_shard(model, device)
         return
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs

@@ -1,7 +1,8 @@
 """Train a tiny random-init classifier with `w2s.train.fit` and write its test predictions (rank 0).
 
-Run plainly (one process) or under `accelerate launch --num_processes 2 --cpu` (DDP over gloo); the
-test in test_accelerate_ddp.py compares the two. No hub download: the model comes from a BertConfig
+Run plainly (one process), under `accelerate launch --multi_gpu --num_processes 2` (DDP over gloo), or
+under `torchrun --nproc_per_node 2` with W2S_FSDP=1 (FSDP2 over gloo); test_accelerate_ddp.py compares
+them. No hub download: the model comes from a BertConfig
 and the data are synthetic token ids (label = which of two marker tokens the sequence carries).
 """
 
@@ -18,7 +19,7 @@ from w2s.config import TrainParams
 from w2s.losses import make_loss
 from w2s.models import classifier_from_config
 from w2s.textdata import TextRows
-from w2s.train import fit, is_main_process, predict, world_size
+from w2s.train import fit, is_main_process, is_sharded, predict, world_size
 
 
 def toy_rows(n: int, seed: int) -> tuple[TextRows, torch.Tensor]:
@@ -49,7 +50,8 @@ def main(out: str) -> None:
     p1 = predict(model, test_rows, batch_size=32)
     if is_main_process():
         with open(out, "w") as f:
-            json.dump({"world_size": world_size(), "p1": p1.tolist(), "labels": test_y.tolist(),
+            json.dump({"world_size": world_size(), "sharded": is_sharded(model), "p1": p1.tolist(),
+                       "labels": test_y.tolist(),
                        "steps": result.steps, "final_loss": result.final_loss,
                        "history": [pt.accuracy for pt in result.history]}, f)
 
