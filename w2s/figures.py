@@ -216,7 +216,9 @@ def _title(text: str, subtitle: str | None = None) -> alt.TitleParams:
 
 
 def _records(df: pl.DataFrame) -> alt.Data:
-    return alt.Data(values=df.to_dicts())
+    """The chart's inline data, rows in a canonical order: polars' group_by returns groups in whatever
+    order its threads finish, and the report must be byte-identical from run to run."""
+    return alt.Data(values=df.sort(df.columns, nulls_last=True).to_dicts())
 
 
 # --------------------------------------------------------------------------------------------- figures
