@@ -12,7 +12,7 @@ Stage scripts only parse arguments, load params and write what these return.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,24 +104,27 @@ class RunResult:
                 for pt in self.fit.history]
 
 
+def id_positions(known: Iterable[int], ids: Iterable[int], lacking: str) -> list[int]:
+    """The position in `known` of each of `ids`, in the order of `ids`. When some are absent (outputs of
+    an older run), InputError `<lacking> <n> ids (first: <id>): rerun `dvc repro``."""
+    pos = {int(i): k for k, i in enumerate(known)}
+    wanted = [int(i) for i in ids]
+    missing = [i for i in wanted if i not in pos]
+    if missing:
+        raise InputError(f"{lacking} {len(missing)} ids (first: {missing[0]}): rerun `dvc repro`")
+    return [pos[i] for i in wanted]
+
+
 def _rows(features: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> torch.Tensor:
     """Feature rows (len(ids), D) for pool ids, in the order of `ids`."""
     feat_ids, feats = features
-    pos = {int(i): k for k, i in enumerate(feat_ids)}
-    missing = [int(i) for i in ids if int(i) not in pos]
-    if missing:
-        raise InputError(f"features lack {len(missing)} pool ids (first: {missing[0]}): rerun `dvc repro`")
-    return torch.from_numpy(feats[[pos[int(i)] for i in ids]])
+    return torch.from_numpy(feats[id_positions(feat_ids, ids, "features lack")])
 
 
 def _texts(pool: pl.DataFrame, ids: np.ndarray) -> list[str]:
     """Texts of pool ids, in the order of `ids`."""
-    pos = {int(i): k for k, i in enumerate(pool["id"].to_numpy())}
-    missing = [int(i) for i in ids if int(i) not in pos]
-    if missing:
-        raise InputError(f"the pool lacks {len(missing)} ids (first: {missing[0]}): rerun `dvc repro`")
     texts = pool["text"].to_list()
-    return [texts[pos[int(i)]] for i in ids]
+    return [texts[k] for k in id_positions(pool["id"].to_numpy(), ids, "the pool lacks")]
 
 
 def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: dict[str, float],

@@ -78,22 +78,20 @@ def select_rows(pool: pl.DataFrame, weak_predictions: pl.DataFrame, features: tu
     train, test = sample("train_transfer", n_train), sample("test", n_test)
     if len(set(train["label"].to_list())) < 2:
         raise InputError(f"saliency: the {train.height} sampled training rows have one class only (raise n_train)")
-    texts = dict(zip(pool["id"].to_list(), pool["text"].to_list(), strict=True))
-    feat_pos = {int(i): k for k, i in enumerate(features[0])}
-    for frame in (train, test):
-        missing = [int(i) for i in frame["id"] if int(i) not in texts or int(i) not in feat_pos]
-        if missing:
-            raise InputError(f"saliency: pool or features lack {len(missing)} ids (first: {missing[0]}): "
-                             "rerun `dvc repro`")
+    from w2s.pipeline import id_positions
+
+    pool_texts = pool["text"].to_list()
+
+    def texts(frame: pl.DataFrame) -> list[str]:
+        return [pool_texts[k] for k in id_positions(pool["id"].to_numpy(), frame["id"], "saliency: the pool lacks")]
 
     def feats(frame: pl.DataFrame) -> np.ndarray:
-        return features[1][[feat_pos[int(i)] for i in frame["id"]]]
+        return features[1][id_positions(features[0], frame["id"], "saliency: the features lack")]
 
     return SaliencyData(
-        train_texts=[texts[int(i)] for i in train["id"]], train_weak=train["p1"].to_numpy().astype(np.float64),
+        train_texts=texts(train), train_weak=train["p1"].to_numpy().astype(np.float64),
         train_labels=train["label"].to_numpy().astype(np.int64), train_features=feats(train),
-        test_texts=[texts[int(i)] for i in test["id"]], test_labels=test["label"].to_numpy().astype(np.int64),
-        test_features=feats(test))
+        test_texts=texts(test), test_labels=test["label"].to_numpy().astype(np.int64), test_features=feats(test))
 
 
 def soft_logistic_regression(x: np.ndarray, p: np.ndarray, c: float = 1.0, seed: int = 0) -> Any:

@@ -229,8 +229,8 @@ def _batched_outputs(model: nn.Module, data: Data, fn: Callable[[nn.Module, Any]
     mine = batches[rank::world]
     # a sharded (FSDP) model gathers its weights inside every forward, a collective call: every process
     # must run as many forwards as the busiest one, so the others repeat their first batch and drop it
-    extra = -(-len(batches) // world) - len(mine) if world > 1 and batches else 0
     sharded = is_sharded(model)
+    extra = -(-len(batches) // world) - len(mine) if sharded and batches else 0
     was_training = model.training
     model.eval()
     outputs: list[tuple[Tensor, Tensor]] = []
