@@ -43,8 +43,10 @@ def pgr_summary() -> pl.DataFrame:
                        "weak_accuracy": GT_ACC[w], "ceiling_accuracy": GT_ACC[s],
                        "w2s_accuracy": GT_ACC[w] + pgr * (GT_ACC[s] - GT_ACC[w])}
                 for score in ("accuracy", "auroc"):
+                    gap = GT_ACC[s] - GT_ACC[w]
                     row |= {f"pgr_{score}": pgr, f"pgr_{score}_low": pgr - 0.1, f"pgr_{score}_high": pgr + 0.1,
-                            f"pgr_{score}_n": 2}
+                            f"gap_{score}": gap, f"gap_{score}_low": gap - 0.03, f"gap_{score}_high": gap + 0.03,
+                            f"pgr_{score}_status": "ok", f"pgr_{score}_reason": None}
                 rows.append(row)
     return pl.DataFrame(rows)
 
@@ -90,6 +92,22 @@ def overfitting() -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def overfitting_pgr() -> pl.DataFrame:
+    """The overfitting stage's cell table: ratio-of-means PGR per checkpoint."""
+    return pl.DataFrame([{"task": task, "weak": w, "strong": s, "method": method, "n_seeds": 2, "checkpoint": c,
+                          "student_accuracy": 0.78, "pgr": v, "reason": None}
+                         for task in TASKS for w, s in PAIRS for method in METHODS
+                         for c, v in (("pgr_final", 0.5), ("pgr_best", 0.7), ("pgr_early_stop", 0.6))])
+
+
+def bootstrap_summary() -> pl.DataFrame:
+    """bootstrap_report's summary table: accuracy per route with its interval over seeds and test rows."""
+    return pl.DataFrame([{"task": task, "chain": "small>medium>large", "route": route, "method": "xent",
+                          "n_seeds": 2, "n_test": 100, "accuracy": acc, "accuracy_low": acc - 0.02,
+                          "accuracy_high": acc + 0.02, "weak_accuracy": 0.7, "ceiling_accuracy": 0.85}
+                         for task in TASKS for route, acc in (("chain", 0.805), ("direct", 0.785))])
+
+
 def bootstrap() -> pl.DataFrame:
     rows = []
     for task in TASKS:
@@ -112,8 +130,8 @@ def saliency() -> pl.DataFrame:
 def write_tables(root: Path, with_saliency: bool = True) -> list[Path]:
     """The tables in their stage folders under `root`; returns the folders (as the report stage gets them)."""
     layout = {"analysis": {"runs": runs(), "pgr_summary": pgr_summary()}, "agreement": {"agreement": agreement()},
-              "overfitting": {"curves": curves(), "overfitting": overfitting()},
-              "bootstrap": {"bootstrap": bootstrap()}}
+              "overfitting": {"curves": curves(), "overfitting": overfitting(), "overfitting_pgr": overfitting_pgr()},
+              "bootstrap": {"bootstrap": bootstrap(), "summary": bootstrap_summary()}}
     if with_saliency:
         layout["saliency_summary"] = {"saliency": saliency()}
     dirs = []
@@ -127,4 +145,5 @@ def write_tables(root: Path, with_saliency: bool = True) -> list[Path]:
 
 def tables() -> dict[str, pl.DataFrame]:
     return {"runs": runs(), "pgr_summary": pgr_summary(), "agreement": agreement(), "curves": curves(),
-            "overfitting": overfitting(), "bootstrap": bootstrap(), "saliency": saliency()}
+            "overfitting": overfitting(), "overfitting_pgr": overfitting_pgr(), "bootstrap": bootstrap(),
+            "bootstrap_summary": bootstrap_summary(), "saliency": saliency()}

@@ -11,52 +11,81 @@ from w2s.analysis import markdown_table, metrics, pgr_summary, pgr_table, run_ta
 LABELS = np.array([0, 1] * 10)
 
 
-def preds(kind: str, correct: int, seed: int, **keys: str) -> pl.DataFrame:
-    """A run whose first `correct` of 20 test rows are right (p1 0.9 / 0.1), the rest wrong."""
-    right = np.where(LABELS == 1, 0.9, 0.1)
-    p1 = np.where(np.arange(20) < correct, right, 1 - right)
-    return pl.DataFrame({"id": np.arange(20), "part": "test", "label": LABELS, "p1": p1}).with_columns(
+def preds(kind: str, correct: int, seed: int, rows: int = 20, **keys: str) -> pl.DataFrame:
+    """A run that gets `correct` of each 20 test rows right (the first ones; p1 0.9 / 0.1), `rows` rows."""
+    labels = np.resize(LABELS, rows)
+    right = np.where(labels == 1, 0.9, 0.1)
+    p1 = np.where(np.arange(rows) % 20 < correct, right, 1 - right)
+    return pl.DataFrame({"id": np.arange(rows), "part": "test", "label": labels, "p1": p1}).with_columns(
         pl.lit(kind).alias("kind"), pl.lit("t").alias("task"), pl.lit(seed).alias("seed"),
         *[pl.lit(v).alias(k) for k, v in keys.items()])
 
 
-def table(w2s_correct: dict[int, int], ceiling: int = 18) -> pl.DataFrame:
+def table(w2s_correct: dict[int, int], ceiling: int | dict[int, int] = 18, rows: int = 20) -> pl.DataFrame:
     frames = []
     for seed, correct in w2s_correct.items():
-        frames += [preds("gt", 12, seed, model="s"), preds("gt", ceiling, seed, model="b"),
-                   preds("w2s", correct, seed, weak="s", strong="b", method="xent")]
+        top = ceiling if isinstance(ceiling, int) else ceiling[seed]
+        frames += [preds("gt", 12, seed, rows, model="s"), preds("gt", top, seed, rows, model="b"),
+                   preds("w2s", correct, seed, rows, weak="s", strong="b", method="xent")]
     return pl.concat(frames, how="diagonal")
 
 
-def test_pgr_per_seed_and_mean() -> None:
-    runs = run_table(table({0: 15, 1: 18}))  # accuracies: weak 0.6, ceiling 0.9, w2s 0.75 / 0.9
-    assert runs.height == 6
+def test_pgr_is_the_ratio_of_mean_accuracies() -> None:
+    """Ceilings 0.9 / 0.8 / 0.85, students 0.75, weak 0.6: per-seed PGRs 0.5, 0.75, 0.6 (mean 0.617, the
+    old headline); the ratio of means is 0.15 / 0.25 = 0.6, the one definition the lab reports."""
+    data = table({0: 15, 1: 15, 2: 15}, ceiling={0: 18, 1: 16, 2: 17}, rows=200)
+    runs = run_table(data)
+    assert runs.height == 9
     cells = pgr_table(runs)
-    assert cells["pgr_accuracy"].to_list() == pytest.approx([0.5, 1.0])
-    summary = pgr_summary(cells, n_resamples=500)
+    assert cells["pgr_accuracy"].to_list() == pytest.approx([0.5, 0.75, 0.6])
+    summary = pgr_summary(data, cells, n_resamples=500)
     row = summary.row(0, named=True)
-    assert row["pgr_accuracy"] == pytest.approx(0.75)
-    assert row["pgr_accuracy_low"] <= 0.75 <= row["pgr_accuracy_high"]
-    assert row["n_seeds"] == 2 and row["pgr_accuracy_n"] == 2
+    assert row["pgr_accuracy"] == pytest.approx(0.6)
+    assert row["pgr_accuracy_status"] == "ok"
+    assert row["pgr_accuracy_low"] <= 0.6 <= row["pgr_accuracy_high"]
+    assert row["n_seeds"] == 3 and row["n_test"] == 200
+    assert row["weak_accuracy"] == pytest.approx(0.6) and row["ceiling_accuracy"] == pytest.approx(0.85)
 
 
 def test_undefined_pgr_is_null_with_a_reason() -> None:
-    cells = pgr_table(run_table(table({0: 15}, ceiling=12)))  # ceiling == weak
-    assert cells["pgr_accuracy"].to_list() == [None]
+    data = table({0: 15, 1: 15}, ceiling=12)  # ceiling == weak
+    cells = pgr_table(run_table(data))
+    assert cells["pgr_accuracy"].to_list() == [None, None]
     assert "does not beat" in cells["pgr_accuracy_reason"][0]
-    summary = pgr_summary(cells, n_resamples=100)
+    summary = pgr_summary(data, cells, n_resamples=100)
     assert summary["pgr_accuracy"].to_list() == [None]
-    assert "undefined" in markdown_table(summary)
-    _, pg = metrics(run_table(table({0: 15}, ceiling=12)), summary)
+    assert summary["pgr_accuracy_status"].to_list() == ["no_gap"]
+    assert "undefined: ceiling <= weak" in markdown_table(summary)
+    _, pg = metrics(run_table(data), summary)
     assert pg["t/s-to-b/xent/pgr_accuracy"] is None
 
 
+def test_a_gap_within_noise_is_not_significant() -> None:
+    """Ceiling 13 / 20 vs weak 12 / 20: a positive gap of one row, well inside its interval."""
+    data = table({0: 15, 1: 15}, ceiling=13)
+    summary = pgr_summary(data, pgr_table(run_table(data)), n_resamples=500)
+    row = summary.row(0, named=True)
+    assert row["gap_accuracy"] == pytest.approx(0.05) and row["gap_accuracy_low"] <= 0
+    assert row["pgr_accuracy"] is None and row["pgr_accuracy_status"] == "gap_not_significant"
+    assert "not significant (gap +0.050" in markdown_table(summary)
+
+
+def test_one_seed_has_no_interval() -> None:
+    data = table({0: 15})
+    row = pgr_summary(data, pgr_table(run_table(data)), n_resamples=100).row(0, named=True)
+    assert row["pgr_accuracy_status"] == "too_few_seeds"
+    assert row["pgr_accuracy"] == pytest.approx(0.5) and row["pgr_accuracy_low"] is None
+
+
 def test_metric_names_are_grouped() -> None:
-    runs = run_table(table({0: 15}))
-    acc, pg = metrics(runs, pgr_summary(pgr_table(runs), n_resamples=100))
+    data = table({0: 15, 1: 15})
+    runs = run_table(data)
+    acc, pg = metrics(runs, pgr_summary(data, pgr_table(runs), n_resamples=100))
     assert acc["t/gt/s/accuracy"] == pytest.approx(0.6)
     assert acc["t/w2s/s-to-b/xent/accuracy"] == pytest.approx(0.75)
-    assert set(pg) == {f"t/s-to-b/xent/pgr_{s}{x}" for s in ("accuracy", "auroc") for x in ("", "_low", "_high")}
+    assert set(pg) == ({f"t/s-to-b/xent/pgr_{s}{x}" for s in ("accuracy", "auroc") for x in ("", "_low", "_high")}
+                       | {"t/s-to-b/xent/n_seeds", "t/s-to-b/xent/gap_accuracy_low", "t/s-to-b/xent/gap_auroc_low"})
+    assert pg["t/s-to-b/xent/n_seeds"] == 2
 
 
 def test_tidy_table_is_long_with_pgr_rows() -> None:
@@ -75,6 +104,6 @@ def test_tidy_table_is_long_with_pgr_rows() -> None:
 def test_pgr_plot_records_name_the_pair() -> None:
     from w2s.analysis import pgr_plot_records
 
-    runs = run_table(table({0: 15}))
-    records = pgr_plot_records(pgr_summary(pgr_table(runs), n_resamples=50))
+    data = table({0: 15, 1: 15})
+    records = pgr_plot_records(pgr_summary(data, pgr_table(run_table(data)), n_resamples=100))
     assert records["pair"].to_list() == ["s-to-b"]

@@ -106,26 +106,45 @@ def test_table_and_summary_pgr(setup: dict[str, Any]) -> None:
     table = bootstrap_table(result, gt["minilm_l3"], gt["mpnet"], "sst2", list(MODELS), "xent", 0)
     assert table.columns[:7] == ["task", "chain", "seed", "route", "method", "accuracy", "auroc"]
     assert table["route"].to_list() == ["chain", "direct"] and table["n_hops"].to_list() == [2, 1]
-    per_seed, summary, metrics = summarize(table, n_resamples=100)
+    preds = pl.concat([result.chain.predictions, result.direct.predictions, gt["minilm_l3"], gt["mpnet"]],
+                      how="diagonal")
+    per_seed, summary, metrics = summarize(table, preds, n_resamples=100)
     for r in per_seed.iter_rows(named=True):
         expected = (r["accuracy"] - r["weak_accuracy"]) / (r["ceiling_accuracy"] - r["weak_accuracy"])
         assert r["pgr_accuracy"] == pytest.approx(expected)
     assert summary.height == 2 and summary["n_seeds"].to_list() == [1, 1]
+    assert summary["pgr_accuracy_status"].to_list() in (["too_few_seeds"] * 2, )  # one seed: no interval
+    assert summary["pgr_accuracy_low"].to_list() == [None, None]
     assert metrics["sst2/minilm_l3>minilm_l6>mpnet/chain/accuracy"] == pytest.approx(table["accuracy"][0])
     assert "sst2/minilm_l3>minilm_l6>mpnet/direct/pgr_accuracy_low" in metrics
 
 
+def _route_preds(kind: str, correct: int, seed: int, **keys: str) -> pl.DataFrame:
+    """Test predictions that get the first `correct` of every 20 of 200 all-positive rows right."""
+    p1 = np.where(np.arange(200) % 20 < correct, 0.9, 0.1)
+    return pl.DataFrame({"id": np.arange(200), "part": "test", "label": np.ones(200, dtype=np.int8), "p1": p1,
+                         "kind": kind, "task": "t", "seed": seed, **keys})
+
+
 def test_summary_hand_values_over_seeds() -> None:
-    rows = [{"task": "t", "chain": "a>b>c", "seed": s, "route": "chain", "method": "xent", "accuracy": acc,
-             "auroc": 0.8, "weak_accuracy": 0.6, "weak_auroc": 0.7, "ceiling_accuracy": 0.8, "ceiling_auroc": 0.7}
-            for s, acc in enumerate([0.7, 0.75])]
-    per_seed, summary, _ = summarize(pl.DataFrame(rows), n_resamples=200)
-    assert per_seed["pgr_accuracy"].to_list() == pytest.approx([0.5, 0.75])
-    assert summary["pgr_accuracy"][0] == pytest.approx(0.625)
-    assert summary["pgr_accuracy_low"][0] <= 0.625 <= summary["pgr_accuracy_high"][0]
-    # The AUROC ceiling does not beat weak: PGR undefined (null), with the reason.
-    assert per_seed["pgr_auroc"].null_count() == 2 and "does not beat" in per_seed["pgr_auroc_reason"][0]
-    assert summary["pgr_auroc"][0] is None
+    """Weak 0.6, ceilings 0.9 / 0.8 / 0.85, chain students 0.75 / 0.75 / 0.75: per-seed PGRs 0.5, 0.75, 0.6;
+    the summary is the ratio of means, 0.15 / 0.25 = 0.6 (the lab's one definition)."""
+    ceilings = {0: 18, 1: 16, 2: 17}
+    rows = [{"task": "t", "chain": "a>b>c", "seed": s, "route": "chain", "method": "xent", "accuracy": 0.75,
+             "auroc": 0.8, "weak_accuracy": 0.6, "weak_auroc": 0.7, "ceiling_accuracy": c / 20, "ceiling_auroc": 0.7}
+            for s, c in ceilings.items()]
+    preds = pl.concat([frame for s, c in ceilings.items() for frame in (
+        _route_preds("gt", 12, s, model="a"), _route_preds("gt", c, s, model="c"),
+        _route_preds("bootstrap", 15, s, chain="a>b>c", route="chain"))], how="diagonal")
+    per_seed, summary, metrics = summarize(pl.DataFrame(rows), preds, n_resamples=300)
+    assert per_seed["pgr_accuracy"].to_list() == pytest.approx([0.5, 0.75, 0.6])
+    assert summary["pgr_accuracy"][0] == pytest.approx(0.6)
+    assert summary["pgr_accuracy_low"][0] <= 0.6 <= summary["pgr_accuracy_high"][0]
+    assert summary["accuracy_low"][0] <= 0.75 <= summary["accuracy_high"][0]
+    assert metrics["t/a>b>c/chain/n_seeds"] == 3
+    # all-positive rows: AUROC is undefined, and the summary says why
+    assert summary["pgr_auroc_status"][0] == "undefined" and "one class" in summary["pgr_auroc_reason"][0]
+
 
 
 def test_chain_label() -> None:

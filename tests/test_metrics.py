@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from w2s.errors import InputError
-from w2s.metrics import PGR, Agreement, Interval, accuracy, agreement, auroc, bootstrap_ci, pgr
+from w2s.metrics import PGR, Agreement, accuracy, accuracy_interval, agreement, auroc, pgr
 
 
 def test_accuracy_hand_value() -> None:
@@ -63,32 +63,6 @@ def test_agreement_empty_group_is_none() -> None:
                                n_correct=2, n_wrong=0)
 
 
-def test_bootstrap_single_value_and_constant_values() -> None:
-    assert bootstrap_ci([0.3]) == Interval(mean=0.3, low=0.3, high=0.3, n=1)
-    interval = bootstrap_ci([0.1] * 7, n_resamples=500)
-    assert interval.low <= interval.mean <= interval.high and interval.mean == pytest.approx(0.1)
-    assert interval.high - interval.low < 1e-12
-
-
-def test_bootstrap_is_deterministic_for_a_seed() -> None:
-    values = [0.13, 0.52, 0.31, 0.87, 0.24, 0.66, 0.05, 0.45]
-    first = bootstrap_ci(values, n_resamples=2000, seed=3)
-    assert first == bootstrap_ci(values, n_resamples=2000, seed=3)
-    assert first != bootstrap_ci(values, n_resamples=2000, seed=4)
-    assert first.mean == pytest.approx(0.40375) and first.n == 8
-    assert 0.05 <= first.low < 0.40375 < first.high <= 0.87
-    narrow = bootstrap_ci(values, level=0.5, n_resamples=2000, seed=3)
-    assert first.low <= narrow.low and narrow.high <= first.high
-
-
-def test_bootstrap_interval_always_contains_the_mean() -> None:
-    # Here the raw percentile interval is [0.24999999999999997, 0.24999999999999997] (resampled means
-    # round differently from the sample mean 0.25); it is widened to reach the mean.
-    interval = bootstrap_ci([0.1, 0.1, 0.1, 0.7], level=0.01, n_resamples=1000, seed=0)
-    assert interval.low <= interval.mean == 0.25 <= interval.high
-    assert interval.high == 0.25 and interval.low < 0.25
-
-
 @pytest.mark.parametrize(("fn", "args", "match"), [
     (accuracy, ([0.5], [2]), r"labels: 1 values are not 0 or 1 \(first: 2\)"),
     (accuracy, ([0.5, 0.2], [1]), "labels: length 1 differs from the predictions' length 2"),
@@ -102,9 +76,8 @@ def test_bootstrap_interval_always_contains_the_mean() -> None:
     (auroc, ([[0.1, 0.2]], [[0, 1]]), "scores: expected a 1-D array, got shape"),
     (agreement, ([0.1, 0.2], [0.3], [0, 1]), "lengths differ, 2 vs 1"),
     (agreement, ([0.1], [0.3], [7]), "labels: 1 values are not 0 or 1"),
-    (bootstrap_ci, ([],), "values: empty"),
-    (bootstrap_ci, ([0.1, float("nan")],), "values: 1 non-finite values"),
-    (bootstrap_ci, ([0.1, None],), "values: expected numbers, got dtype object"),
+    (accuracy_interval, ([],), r"expected an \(S, N\) array of 0/1, got shape \(0,\)"),
+    (accuracy_interval, ([[0, 2]],), r"expected an \(S, N\) array of 0/1"),
 ])
 def test_metrics_reject_bad_input(fn, args: tuple, match: str) -> None:
     with pytest.raises(InputError, match=match):
@@ -112,12 +85,12 @@ def test_metrics_reject_bad_input(fn, args: tuple, match: str) -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"level": 1.0}, r"level must be in \(0, 1\), got 1.0"),
-    ({"n_resamples": 0}, "n_resamples must be >= 1, got 0"),
+    ({"level": 1.0}, r"analyze.ci_level: must be in \(0, 1\), got 1.0"),
+    ({"n_resamples": 0}, "analyze.n_resamples: must be >= 100, got 0"),
 ])
-def test_bootstrap_rejects_bad_settings(kwargs: dict, match: str) -> None:
+def test_intervals_reject_bad_settings(kwargs: dict, match: str) -> None:
     with pytest.raises(InputError, match=match):
-        bootstrap_ci([0.1, 0.2], **kwargs)
+        accuracy_interval([[0, 1], [1, 1]], **kwargs)
 
 
 def test_metrics_do_not_mutate_inputs() -> None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from w2s.errors import InputError
-from w2s.overfitting import curves_table, mean_curves, overfitting_metrics, overfitting_table, summarize_curve
+from w2s.overfitting import (
+    checkpoint_pgr,
+    curves_table,
+    mean_curves,
+    overfitting_metrics,
+    overfitting_table,
+    summarize_curve,
+)
 
 
 def curve(acc: list[float], val: list[float] | None = None) -> list[dict]:
@@ -54,9 +62,22 @@ def test_pgr_of_final_best_and_early_stopped_student() -> None:
     gt = table.filter(table["kind"] == "gt")
     assert "pgr_final" not in gt["metric"].to_list()
     assert table.columns == ["kind", "task", "model", "weak", "strong", "method", "seed", "metric", "value", "reason"]
-    metrics = overfitting_metrics(table)
+    cells = checkpoint_pgr(table, cell("ok"))
+    metrics = overfitting_metrics(table, cells)
     assert metrics["t/w2s/s-to-b/xent/pgr_early_stop"] == pytest.approx(0.5)
+    assert metrics["t/w2s/s-to-b/xent/pgr_final"] == pytest.approx(0.25)
     assert metrics["t/gt/b/final_accuracy"] == pytest.approx(1.0)
+    # a gap that is not significant (analyze's verdict) leaves every checkpoint's PGR null, with the reason
+    flagged = checkpoint_pgr(table, cell("gap_not_significant", "not significant: gap +0.4 [-0.1, +0.9]"))
+    assert flagged["pgr"].to_list() == [None] * 3 and flagged["reason"][0].startswith("not significant")
+    assert overfitting_metrics(table, flagged)["t/w2s/s-to-b/xent/pgr_best"] is None
+
+
+def cell(status: str, reason: str | None = None) -> pl.DataFrame:
+    """A one-cell `pgr_summary` as `analyze` computes it (weak 0.6, ceiling 1.0)."""
+    return pl.DataFrame([{"task": "t", "weak": "s", "strong": "b", "method": "xent", "n_seeds": 1,
+                          "weak_accuracy": 0.6, "gap_accuracy": 0.4, "pgr_accuracy_status": status,
+                          "pgr_accuracy_reason": reason}])
 
 
 def test_missing_pieces_give_null_with_reason() -> None:
@@ -66,7 +87,7 @@ def test_missing_pieces_give_null_with_reason() -> None:
     table = overfitting_table(runs(None)[1:])  # no supervisor run
     row = table.filter(table["metric"] == "pgr_final").row(0, named=True)
     assert row["value"] is None and "gt run" in row["reason"]
-    flat = overfitting_table([(k, curve([0.6, 0.6]) if k["kind"] == "gt" else c) for k, c in runs(None)], 0.01)
+    flat = overfitting_table([(k, curve([0.6, 0.6]) if k["kind"] == "gt" else c) for k, c in runs(None)])
     row = flat.filter(flat["metric"] == "pgr_final").row(0, named=True)
     assert row["value"] is None and "does not beat" in row["reason"]
 

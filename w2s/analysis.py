@@ -2,7 +2,7 @@
 
     predictions (one row per run x test row)  ->  run_table   (one row per run: accuracy, AUROC)
                                               ->  pgr_table   (one row per task, pair, method, seed)
-                                              ->  pgr_summary (mean over seeds with a bootstrap CI)
+                                              ->  pgr_summary (one row per cell: the headline PGR)
                                               ->  tidy_table  (long: one row per run and metric)
 
 `analyze` writes them to `data/analysis/`: `runs.parquet`, `pgr.parquet`, `pgr_summary.parquet` (wide,
@@ -18,20 +18,26 @@ Its columns (stable):
     value                         float, null for an undefined PGR
     reason                        why value is null (str), else null
 
+The headline PGR of a cell (`pgr_summary`, `metrics/pgr.json`, the tables, the report) is the ratio of
+the scores averaged over seeds, (mean w2s - mean weak) / (mean ceiling - mean weak), with a paired
+bootstrap interval over seeds and test rows, given only where the gap is significant
+(`w2s.metrics.pgr_interval`). The per-seed PGRs of `pgr_table` / `tidy.parquet` are for inspection only.
+
 `pgr_plot.json` holds `pgr_summary`'s rows (plus `pair` = "<weak>-to-<strong>") for `dvc plots`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from w2s.config import Params
 from w2s.errors import InputError
-from w2s.metrics import accuracy, auroc, bootstrap_ci, pgr
+from w2s.metrics import INTERVAL_METHOD, accuracy, auroc, pgr, pgr_interval
 
 RUN_KEYS = ["kind", "task", "model", "weak", "strong", "method", "seed"]
 CELL = ["task", "weak", "strong", "method"]
@@ -68,12 +74,12 @@ def run_table(preds: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows).sort(RUN_KEYS, nulls_last=True)
 
 
-def pgr_table(runs: pl.DataFrame, min_gap: float = 0.0) -> pl.DataFrame:
-    """One row per (task, weak, strong, method, seed): weak, ceiling and w2s scores and PGR on each.
+def pgr_table(runs: pl.DataFrame) -> pl.DataFrame:
+    """One row per (task, weak, strong, method, seed): weak, ceiling and w2s scores and the seed's own PGR.
 
     `weak_*` is the supervisor's ground-truth run and `ceiling_*` the student model's ground-truth run
-    of the same seed. PGR is null where the ceiling does not beat the weak model by more than
-    `min_gap`, with the reason in `pgr_*_reason`.
+    of the same seed. The per-seed PGR is null where that seed's ceiling does not beat its weak model,
+    with the reason in `pgr_*_reason`. For inspection: the headline is `pgr_summary`'s.
     """
     gt = runs.filter(pl.col("kind") == "gt").select("task", "model", "seed", *SCORES)
     w2s = runs.filter(pl.col("kind") == "w2s").select(*CELL, "seed", *SCORES)
@@ -84,33 +90,69 @@ def pgr_table(runs: pl.DataFrame, min_gap: float = 0.0) -> pl.DataFrame:
               on=["task", "strong", "seed"])
     )
     for s in SCORES:
-        results = [pgr(w, x, c, min_gap) for w, x, c in
+        results = [pgr(w, x, c) for w, x, c in
                    table.select(f"weak_{s}", f"w2s_{s}", f"ceiling_{s}").rows()]
         table = table.with_columns(pl.Series(f"pgr_{s}", [r.value for r in results], dtype=pl.Float64),
                                    pl.Series(f"pgr_{s}_reason", [r.reason for r in results], dtype=pl.Utf8))
     return table.sort(*CELL, "seed")
 
 
-def pgr_summary(table: pl.DataFrame, level: float = 0.95, n_resamples: int = 10_000) -> pl.DataFrame:
-    """Mean over seeds of every score and PGR, with a percentile-bootstrap CI for PGR.
+def run_matrix(preds: pl.DataFrame, keys: dict[str, object],
+               seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p1 (S, N), labels (N,), test ids (N,)) of the runs matching `keys`, one row per seed of `seeds`,
+    columns the test rows sorted by id. InputError when a seed's run is missing or its rows differ."""
+    where = pl.lit(True)
+    for k, v in keys.items():
+        where = where & (pl.col(k) == v)
+    test = preds.filter(where & (pl.col("part") == "test"))
+    rows, labels, ids = [], None, None
+    for seed in seeds:
+        run = test.filter(pl.col("seed") == seed).sort("id")
+        name = "/".join(str(v) for v in keys.values())
+        if run.is_empty():
+            raise InputError(f"analyze: no test predictions of {name} seed {seed} (rerun `dvc repro`)")
+        if ids is None:
+            ids, labels = run["id"].to_numpy(), run["label"].to_numpy()
+        elif not np.array_equal(run["id"].to_numpy(), ids):
+            raise InputError(f"analyze: {name} seed {seed} was scored on other test rows than seed {seeds[0]}")
+        rows.append(run["p1"].to_numpy())
+    assert labels is not None and ids is not None
+    return np.stack(rows), labels, ids
 
-    Seeds where PGR is undefined are left out of its mean; `pgr_*_n` says how many seeds remain, and
-    with none left the mean and interval are null.
-    """
+
+def cell_pgr(preds: pl.DataFrame, task: str, weak: str, strong: str, method: str, seeds: list[int], *,
+             level: float = 0.95, n_resamples: int = 10_000, scores: Sequence[str] = SCORES) -> dict[str, object]:
+    """One summary row: the cell's mean scores, gap and PGR with paired intervals (`w2s.metrics.pgr_interval`)
+    on accuracy and AUROC, computed on exactly the same seeds and test rows for all three runs."""
+    weak_p, labels, ids = run_matrix(preds, {"kind": "gt", "task": task, "model": weak}, seeds)
+    ceiling_p, _, ceiling_ids = run_matrix(preds, {"kind": "gt", "task": task, "model": strong}, seeds)
+    w2s_p, _, w2s_ids = run_matrix(preds, {"kind": "w2s", "task": task, "weak": weak, "strong": strong,
+                                            "method": method}, seeds)
+    if not (np.array_equal(ids, ceiling_ids) and np.array_equal(ids, w2s_ids)):
+        raise InputError(f"analyze: {task}/{weak}-to-{strong}/{method}: its runs were scored on different test rows")
+    row: dict[str, object] = {"task": task, "weak": weak, "strong": strong, "method": method,
+                              "n_seeds": len(seeds), "n_test": len(ids)}
+    for s in scores:
+        r = pgr_interval(weak_p, w2s_p, ceiling_p, labels, score=s, level=level, n_resamples=n_resamples)
+        row |= {f"weak_{s}": r.weak, f"ceiling_{s}": r.ceiling, f"w2s_{s}": r.w2s, f"gap_{s}": r.gap,
+                f"gap_{s}_low": r.gap_low, f"gap_{s}_high": r.gap_high, f"pgr_{s}": r.value, f"pgr_{s}_low": r.low,
+                f"pgr_{s}_high": r.high, f"pgr_{s}_status": r.status, f"pgr_{s}_reason": r.reason}
+    row["interval"] = f"{level:.0%} {INTERVAL_METHOD}"
+    return row
+
+
+def pgr_summary(preds: pl.DataFrame, table: pl.DataFrame, level: float = 0.95, n_resamples: int = 10_000,
+                scores: Sequence[str] = SCORES) -> pl.DataFrame:
+    """One row per cell (task, weak, strong, method) of `table` (`pgr_table`): see `cell_pgr`.
+
+    The cell uses the seeds whose three runs (supervisor, ceiling, student) all exist; `n_seeds` says how
+    many, and every mean in the row is over exactly those seeds and the same `n_test` test rows."""
     rows = []
     for keys, group in table.group_by(CELL, maintain_order=True):
-        row: dict[str, object] = dict(zip(CELL, keys, strict=True))
-        row["n_seeds"] = group.height
-        for s in SCORES:
-            for role in ("weak", "ceiling", "w2s"):
-                row[f"{role}_{s}"] = group[f"{role}_{s}"].mean()
-            values = group[f"pgr_{s}"].drop_nulls().to_list()
-            ci = bootstrap_ci(values, level=level, n_resamples=n_resamples) if values else None
-            row[f"pgr_{s}"] = ci.mean if ci else None
-            row[f"pgr_{s}_low"] = ci.low if ci else None
-            row[f"pgr_{s}_high"] = ci.high if ci else None
-            row[f"pgr_{s}_n"] = len(values)
-        rows.append(row)
+        task, weak, strong, method = (str(k) for k in keys)
+        seeds = sorted(int(s) for s in group["seed"].unique())
+        rows.append(cell_pgr(preds, task, weak, strong, method, seeds, level=level, n_resamples=n_resamples,
+                             scores=scores))
     return pl.DataFrame(rows, infer_schema_length=None).sort(CELL)
 
 
@@ -126,26 +168,43 @@ def metrics(runs: pl.DataFrame, summary: pl.DataFrame) -> tuple[dict[str, float 
     pg: dict[str, float | None] = {}
     for r in summary.iter_rows(named=True):
         name = f"{r['task']}/{r['weak']}-to-{r['strong']}/{r['method']}"
+        pg[f"{name}/n_seeds"] = r["n_seeds"]
         for s in SCORES:
             for suffix in ("", "_low", "_high"):
                 pg[f"{name}/pgr_{s}{suffix}"] = r[f"pgr_{s}{suffix}"]
+            pg[f"{name}/gap_{s}_low"] = r[f"gap_{s}_low"]
     return dict(sorted(acc.items())), dict(sorted(pg.items()))
 
 
-def markdown_table(summary: pl.DataFrame) -> str:
-    """PGR (accuracy) per task x pair x method as a Markdown table: mean [95% CI] over seeds."""
-    def fmt(r: dict, s: str) -> str:
-        if r[f"pgr_{s}"] is None:
-            return "undefined (ceiling <= weak)"
+def format_pgr(r: dict, s: str = "accuracy") -> str:
+    """A summary row's PGR as text: `+0.58 [+0.41, +0.76]`, or why there is none (not significant, no gap,
+    one seed), with the gap and its interval."""
+    status = r[f"pgr_{s}_status"]
+    if status == "ok":
         return f"{r[f'pgr_{s}']:+.2f} [{r[f'pgr_{s}_low']:+.2f}, {r[f'pgr_{s}_high']:+.2f}]"
+    gap = f"gap {r[f'gap_{s}']:+.3f}"
+    if r.get(f"gap_{s}_low") is not None:
+        gap += f" [{r[f'gap_{s}_low']:+.3f}, {r[f'gap_{s}_high']:+.3f}]"
+    if status == "too_few_seeds":
+        return f"{r[f'pgr_{s}']:+.2f} (1 seed: no interval)" if r[f"pgr_{s}"] is not None else f"undefined ({gap})"
+    return {"no_gap": f"undefined: ceiling <= weak ({gap})", "undefined": f"undefined: {r[f'pgr_{s}_reason']}",
+            "gap_not_significant": f"not significant ({gap})"}.get(status, str(status))
 
-    lines = ["| task | weak -> strong | method | weak acc | ceiling acc | w2s acc | PGR (acc) | PGR (AUROC) |",
-             "|---|---|---|---|---|---|---|---|"]
+
+def markdown_table(summary: pl.DataFrame) -> str:
+    """PGR per task x pair x method as a Markdown table, with the definition, interval method and n."""
+    first = summary.row(0, named=True) if summary.height else {"interval": "", "n_test": 0}
+    lines = ["| task | weak -> strong | method | n seeds | weak acc | ceiling acc | w2s acc | PGR (acc) "
+             "| PGR (AUROC) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in summary.iter_rows(named=True):
-        lines.append(f"| {r['task']} | {r['weak']} -> {r['strong']} | {r['method']} | {r['weak_accuracy']:.3f} "
-                     f"| {r['ceiling_accuracy']:.3f} | {r['w2s_accuracy']:.3f} | {fmt(r, 'accuracy')} "
-                     f"| {fmt(r, 'auroc')} |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {r['task']} | {r['weak']} -> {r['strong']} | {r['method']} | {r['n_seeds']} "
+                     f"| {r['weak_accuracy']:.3f} | {r['ceiling_accuracy']:.3f} | {r['w2s_accuracy']:.3f} "
+                     f"| {format_pgr(r, 'accuracy')} | {format_pgr(r, 'auroc')} |")
+    note = (f"\nPGR = (mean w2s - mean weak) / (mean ceiling - mean weak), means over the seeds; "
+            f"[{first['interval']}, {first['n_test']} test rows]. A PGR is given only where the gap's "
+            "interval excludes 0.\n")
+    return "\n".join(lines) + "\n" + note
 
 
 def tidy_table(runs: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
@@ -182,7 +241,7 @@ def analyze(prediction_files: Iterable[str | Path], params: Params) -> Analysis:
     """Everything `analyze` writes, from the stored predictions of the runs the params ask for."""
     preds = select_current(load_predictions(prediction_files), params)
     runs = run_table(preds)
-    table = pgr_table(runs, params.analyze.min_gap)
-    summary = pgr_summary(table, params.analyze.ci_level, params.analyze.n_resamples)
+    table = pgr_table(runs)
+    summary = pgr_summary(preds, table, params.analyze.ci_level, params.analyze.n_resamples)
     acc, pg = metrics(runs, summary)
     return Analysis(runs, table, summary, tidy_table(runs, table), acc, pg)

@@ -14,8 +14,8 @@ data they trained on. The direct run is trained inside the stage too, so both ro
 the params and the seed exactly.
 
 `bootstrap_table` turns (chain, direct) results plus the ground-truth runs of M1 and Mk into tidy rows;
-`summarize` computes PGR of each route relative to M1 (weak) and Mk's ceiling, per seed, and the mean
-over seeds with a bootstrap CI.
+`summarize` computes PGR of each route relative to M1 (weak) and Mk's ceiling by the lab's one definition
+(ratio of mean scores, paired interval over seeds and test rows; `w2s.metrics.pgr_interval`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from w2s.config import CHAIN_SEP, Pair, Params
 from w2s.errors import InputError
-from w2s.metrics import accuracy, auroc, bootstrap_ci, pgr
+from w2s.metrics import accuracy, accuracy_interval, auroc, pgr, pgr_interval
 from w2s.pipeline import RunResult, train_weak_to_strong
 
 Features = tuple[np.ndarray, np.ndarray]
@@ -112,35 +112,50 @@ def bootstrap_table(result: BootstrapResult, weak_predictions: pl.DataFrame, cei
     return pl.DataFrame(rows)
 
 
-def summarize(table: pl.DataFrame, min_gap: float = 0.0, level: float = 0.95,
-              n_resamples: int = 10_000) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float | None]]:
-    """PGR of every row, then the mean over seeds per (task, chain, route) with a bootstrap CI.
+def summarize(table: pl.DataFrame, preds: pl.DataFrame, level: float = 0.95, n_resamples: int = 10_000,
+              ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float | None]]:
+    """PGR of each route (chain, direct) per task and chain, relative to M1 and Mk's ceiling, by the lab's
+    one definition (`w2s.metrics.pgr_interval`: ratio of the scores averaged over seeds, paired
+    bootstrap interval over seeds and test rows, given only where M1 -> Mk's gap is significant).
 
-    Returns (per-seed table with pgr_* and pgr_*_reason, summary table, flat DVC metrics named
-    `<task>/<chain>/<route>/<score>`)."""
+    `table`: the `bootstrap_table` rows of every seed; `preds`: test predictions of the routes' final
+    students (kind "bootstrap", with chain and route) and of the ground-truth runs (kind "gt", model) of
+    M1 and Mk. Returns (per-seed table with each seed's own pgr_* for inspection, summary table, flat DVC
+    metrics `<task>/<chain>/<route>/<score>` and `.../pgr_<score>{,_low,_high}`)."""
+    from w2s.analysis import run_matrix
+
     if table.is_empty():
         raise InputError("bootstrap: no chain results to summarize")
     for s in SCORES:
-        res = [pgr(w, x, c, min_gap) for w, x, c in table.select(f"weak_{s}", s, f"ceiling_{s}").rows()]
+        res = [pgr(w, x, c) for w, x, c in table.select(f"weak_{s}", s, f"ceiling_{s}").rows()]
         table = table.with_columns(pl.Series(f"pgr_{s}", [r.value for r in res], dtype=pl.Float64),
                                    pl.Series(f"pgr_{s}_reason", [r.reason for r in res], dtype=pl.Utf8))
     keys = ["task", "chain", "route", "method"]
     rows = []
     for group_keys, group in table.group_by(keys, maintain_order=True):
-        row: dict[str, object] = dict(zip(keys, group_keys, strict=True))
-        row["n_seeds"] = group.height
+        task, chain, route, method = (str(k) for k in group_keys)
+        seeds = sorted(int(x) for x in group["seed"].unique())
+        models = chain.split(">")
+        weak, labels, _ = run_matrix(preds, {"kind": "gt", "task": task, "model": models[0]}, seeds)
+        ceiling, _, _ = run_matrix(preds, {"kind": "gt", "task": task, "model": models[-1]}, seeds)
+        student, _, _ = run_matrix(preds, {"kind": "bootstrap", "task": task, "chain": chain, "route": route},
+                                    seeds)
+        acc = accuracy_interval((student > 0.5) == labels.astype(bool), level=level, n_resamples=n_resamples)
+        row: dict[str, object] = {"task": task, "chain": chain, "route": route, "method": method,
+                                  "n_seeds": len(seeds), "n_test": len(labels), "accuracy_low": acc.low,
+                                  "accuracy_high": acc.high}
         for s in SCORES:
-            for col in (s, f"weak_{s}", f"ceiling_{s}"):
-                row[col] = group[col].mean()
-            values = group[f"pgr_{s}"].drop_nulls().to_list()
-            ci = bootstrap_ci(values, level=level, n_resamples=n_resamples) if values else None
-            row[f"pgr_{s}"], row[f"pgr_{s}_low"], row[f"pgr_{s}_high"] = (
-                (ci.mean, ci.low, ci.high) if ci else (None, None, None))
+            iv = pgr_interval(weak, student, ceiling, labels, score=s, level=level, n_resamples=n_resamples)
+            row |= {s: iv.w2s, f"weak_{s}": iv.weak, f"ceiling_{s}": iv.ceiling, f"gap_{s}": iv.gap,
+                    f"gap_{s}_low": iv.gap_low, f"gap_{s}_high": iv.gap_high, f"pgr_{s}": iv.value,
+                    f"pgr_{s}_low": iv.low, f"pgr_{s}_high": iv.high, f"pgr_{s}_status": iv.status,
+                    f"pgr_{s}_reason": iv.reason}
         rows.append(row)
     summary = pl.DataFrame(rows, infer_schema_length=None).sort(keys)
     metrics: dict[str, float | None] = {}
     for r in summary.iter_rows(named=True):
         name = f"{r['task']}/{r['chain']}/{r['route']}"
+        metrics[f"{name}/n_seeds"] = r["n_seeds"]
         for s in SCORES:
             metrics[f"{name}/{s}"] = r[s]
             for suffix in ("", "_low", "_high"):

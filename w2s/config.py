@@ -158,11 +158,10 @@ class AnalyzeParams:
     """Section `analyze`: the metrics table."""
 
     ci_level: float = 0.95
-    """Confidence level of the bootstrap intervals over seeds."""
+    """Confidence level of every interval (paired bootstrap over seeds and test rows,
+    `w2s.metrics.pgr_interval`); a PGR is given only where the gap's interval at this level excludes 0."""
     n_resamples: int = 10_000
-    """Bootstrap resamples per interval."""
-    min_gap: float = 0.0
-    """PGR is undefined (null, with a reason) when ceiling - weak <= min_gap."""
+    """Bootstrap resamples per interval (>= 100)."""
 
 
 @dataclass(frozen=True)
@@ -414,6 +413,10 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
     for key, value in [("prepare.n_train", p.prepare.n_train), ("prepare.n_test", p.prepare.n_test)]:
         if value <= 0 or value % 2:
             raise InputError(f"{key}: must be a positive even number (balanced classes), got {value}")
+    if not 0.0 < p.analyze.ci_level < 1.0:
+        raise InputError(f"analyze.ci_level: must be in (0, 1), got {p.analyze.ci_level}")
+    if p.analyze.n_resamples < 100:
+        raise InputError(f"analyze.n_resamples: must be >= 100, got {p.analyze.n_resamples}")
     check_train(p.train)
     check_bootstrap_genft(p)
     check_saliency(p)

@@ -275,7 +275,9 @@ def accuracy_vs_size(tables: Tables, task: str, metric: str = "accuracy") -> Fig
 
 
 def pgr_by_method(tables: Tables, task: str | None = None, metric: str = "accuracy") -> Figure | Note:
-    """PGR per weak -> strong pair and method: mean over seeds with its bootstrap interval."""
+    """PGR per weak -> strong pair and method (ratio of mean scores over seeds) with its paired bootstrap
+    interval over seeds and test rows; cells whose gap is not significant have no PGR and are named in
+    the subtitle."""
     cols = ["task", "weak", "strong", "method", f"pgr_{metric}", f"pgr_{metric}_low", f"pgr_{metric}_high"]
     summary = _need(tables, "pgr_summary", cols, "analyze")
     if isinstance(summary, Note):
@@ -285,11 +287,16 @@ def pgr_by_method(tables: Tables, task: str | None = None, metric: str = "accura
         return summary
     df = summary.with_columns(pl.concat_str("weak", "strong", separator=" → ").alias("pair")).rename(
         {f"pgr_{metric}": "pgr", f"pgr_{metric}_low": "low", f"pgr_{metric}_high": "high"})
-    n_col = f"pgr_{metric}_n" if f"pgr_{metric}_n" in df.columns else None
-    df = df.with_columns((pl.col(n_col) if n_col else pl.lit(None)).alias("n_seeds_defined"))
+    if "n_seeds" not in df.columns:
+        df = df.with_columns(pl.lit(None).alias("n_seeds"))
     defined = df.filter(pl.col("pgr").is_not_null())
     if defined.is_empty():
-        return Note("PGR is undefined for every cell (the ceiling never beats the weak model by the `min_gap`).")
+        return Note("PGR is undefined for every cell: no ceiling beats its weak model by more than the test and "
+                    "seed noise (see the table).")
+    missing = df.filter(pl.col("pgr").is_null())
+    missing_text = ("; no PGR (gap not significant): " + ", ".join(
+        f"{r['pair']} {r['method']}" + ("" if task else f" ({r['task']})") for r in missing.iter_rows(named=True))
+        if missing.height else "")
     ladder = ladder_of(tables)
     pair_order = [f"{w} → {s}" for w in ladder for s in ladder if f"{w} → {s}" in set(df["pair"].to_list())]
     methods = df["method"].unique().to_list()
@@ -297,7 +304,7 @@ def pgr_by_method(tables: Tables, task: str | None = None, metric: str = "accura
     x = alt.X("pair:N", sort=pair_order, title="weak supervisor → strong student", axis=alt.Axis(labelAngle=-20))
     tooltip = ["task:N", "pair:N", "method:N", alt.Tooltip("pgr:Q", format=".2f", title="PGR"),
                alt.Tooltip("low:Q", format=".2f", title="CI low"), alt.Tooltip("high:Q", format=".2f", title="CI high"),
-               alt.Tooltip("n_seeds_defined:Q", title="seeds with defined PGR")]
+               alt.Tooltip("n_seeds:Q", title="seeds")]
     points = alt.Chart().mark_point(filled=True, size=70).encode(
         x=x, xOffset=alt.XOffset("method:N", sort=scale.domain),
         color=alt.Color("method:N", scale=scale, title="method"),
@@ -309,8 +316,8 @@ def pgr_by_method(tables: Tables, task: str | None = None, metric: str = "accura
     ones = alt.Chart().mark_rule(color="#999999", strokeDash=[1, 3]).encode(y=alt.datum(1))
     layered = alt.layer(refs, ones, bars, points, data=_records(defined)).properties(width=WIDTH, height=HEIGHT)
     scope = task or "all tasks"
-    subtitle = (f"mean over seeds with {'its' if task else 'their'} bootstrap confidence interval; "
-                "0 = no better than the weak supervisor, 1 = as good as the ceiling")
+    subtitle = ("ratio of mean scores over seeds; bars: 95% paired bootstrap interval over seeds and test rows; "
+                "0 = no better than the weak supervisor, 1 = as good as the ceiling" + missing_text)
     if task is None:
         return layered.facet(column=alt.Column("task:N", title="task")).properties(
             title=_title(f"PGR by method ({scope})", subtitle))
@@ -463,20 +470,20 @@ def training_curves(tables: Tables, task: str, max_panels: int = 6) -> Figure | 
 
 
 def overfitting_summary(tables: Tables, task: str) -> Figure | Note:
-    """PGR of the final, best-by-test and early-stopped (on held-out weak labels) students per pair."""
-    table = _need(tables, "overfitting", ["kind", "task", "weak", "strong", "method", "metric", "value"], "overfitting")
+    """PGR of the final, best-by-test and early-stopped (on held-out weak labels) students per pair: the
+    `overfitting` stage's cell table (ratio of mean accuracies over seeds, as every PGR of the lab)."""
+    table = _need(tables, "overfitting_pgr", ["task", "weak", "strong", "method", "checkpoint", "pgr"], "overfitting")
     if isinstance(table, Note):
         return table
-    table = _for_task(table, task, "overfitting")
+    table = _for_task(table, task, "overfitting_pgr")
     if isinstance(table, Note):
         return table
     labels = {"pgr_final": "final", "pgr_best": "best (peeks at test)", "pgr_early_stop": "early stop (weak labels)"}
-    df = (table.filter((pl.col("kind") == "w2s") & pl.col("metric").is_in(list(labels)) & pl.col("value").is_not_null())
-          .group_by("weak", "strong", "method", "metric").agg(pl.col("value").mean().alias("pgr"))
-          .with_columns(pl.col("metric").replace_strict(labels).alias("checkpoint"),
+    df = (table.filter(pl.col("checkpoint").is_in(list(labels)) & pl.col("pgr").is_not_null())
+          .with_columns(pl.col("checkpoint").replace_strict(labels),
                         pl.concat_str("weak", "strong", separator=" → ").alias("pair")))
     if df.is_empty():
-        return Note(f"The `overfitting` table has no defined PGR values for task `{task}`.")
+        return Note(f"The `overfitting` table has no defined PGR values for task `{task}` (no significant gap).")
     scale = method_scale(df["method"].unique().to_list())
     return alt.Chart(_records(df)).mark_point(filled=True, size=80).encode(
         x=alt.X("checkpoint:N", sort=list(labels.values()), title="checkpoint"),
@@ -486,23 +493,22 @@ def overfitting_summary(tables: Tables, task: str) -> Figure | Note:
         detail="pair:N",
         tooltip=["pair:N", "method:N", "checkpoint:N", alt.Tooltip("pgr:Q", format=".2f")],
     ).properties(width=WIDTH, height=HEIGHT, title=_title(
-        f"{task}: PGR of final vs best vs early-stopped students", "mean over seeds"))
+        f"{task}: PGR of final vs best vs early-stopped students", "ratio of mean accuracies over seeds"))
 
 
 def bootstrap_chain(tables: Tables, task: str) -> Figure | Note:
     """Test accuracy of the strongest model supervised through a chain of intermediate models
     (bootstrapping, route "chain") vs directly by the weakest one (route "direct"), per chain, with the
     weak model's and the ceiling's accuracy as reference lines (Burns et al. section 4.3.1)."""
-    table = _need(tables, "bootstrap", ["task", "chain", "route", "seed", "accuracy"], "bootstrap_report")
+    cols = ["task", "chain", "route", "accuracy", "accuracy_low", "accuracy_high", "n_seeds"]
+    table = _need(tables, "bootstrap_summary", cols, "bootstrap_report")
     if isinstance(table, Note):
         return table
-    table = _for_task(table, task, "bootstrap")
+    table = _for_task(table, task, "bootstrap_summary")
     if isinstance(table, Note):
         return table
     refs = [c for c in ("weak_accuracy", "ceiling_accuracy") if c in table.columns]
-    agg = table.group_by("chain", "route").agg(
-        pl.col("accuracy").mean(), pl.col("accuracy").min().alias("low"), pl.col("accuracy").max().alias("high"),
-        pl.len().alias("n_seeds"), *[pl.col(c).mean() for c in refs])
+    agg = table.rename({"accuracy_low": "low", "accuracy_high": "high"})
     routes = sorted(agg["route"].unique().to_list())
     scale = alt.Scale(domain=routes, range=[ROLE_COLORS.get(r, _SPARE[i % len(_SPARE)]) for i, r in enumerate(routes)])
     x = alt.X("route:N", sort=["direct", "chain"], title="supervision route", axis=alt.Axis(labelAngle=0))
@@ -523,25 +529,28 @@ def bootstrap_chain(tables: Tables, task: str) -> Figure | Note:
     layered = alt.layer(*layers, data=_records(agg)).properties(width=180, height=HEIGHT)
     return layered.facet(column=alt.Column("chain:N", title="chain (weak > ... > strong)")).properties(
         title=_title(f"{task}: bootstrapping chain vs direct supervision",
-                     "mean over seeds, whiskers min to max; dashed black: ceiling of the strongest model, "
+                     "mean over seeds, whiskers: 95% paired bootstrap interval over seeds and test rows; "
+                     "dashed black: ceiling of the strongest model, "
                      "dotted grey: the weakest (first) model"))
 
 
 def pgr_table_markdown(tables: Tables, task: str | None = None) -> str | Note:
-    """The PGR summary as a Markdown table (mean [CI] over seeds), for the text of the report."""
-    summary = _need(tables, "pgr_summary", ["task", "weak", "strong", "method", "pgr_accuracy"], "analyze")
+    """The PGR summary as a Markdown table (ratio of mean accuracies [interval], n seeds), for the report."""
+    from w2s.analysis import format_pgr
+
+    cols = ["task", "weak", "strong", "method", "n_seeds", "pgr_accuracy", "pgr_accuracy_status"]
+    summary = _need(tables, "pgr_summary", cols, "analyze")
     if isinstance(summary, Note):
         return summary
     if task is not None:
         summary = summary.filter(pl.col("task") == task)
 
-    def fmt(v: float | None, lo: float | None, hi: float | None) -> str:
-        return "undefined" if v is None else f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-
-    lines = ["| task | weak → strong | method | weak acc. | ceiling acc. | w2s acc. | PGR (acc.) [CI] |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| task | weak → strong | method | seeds | weak acc. | ceiling acc. | w2s acc. | PGR (acc.) [95% CI] |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in summary.iter_rows(named=True):
-        lines.append(f"| {r['task']} | {r['weak']} → {r['strong']} | {r['method']} | {r.get('weak_accuracy', 0):.3f} "
-                     f"| {r.get('ceiling_accuracy', 0):.3f} | {r.get('w2s_accuracy', 0):.3f} "
-                     f"| {fmt(r['pgr_accuracy'], r.get('pgr_accuracy_low'), r.get('pgr_accuracy_high'))} |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {r['task']} | {r['weak']} → {r['strong']} | {r['method']} | {r['n_seeds']} "
+                     f"| {r.get('weak_accuracy', 0):.3f} | {r.get('ceiling_accuracy', 0):.3f} "
+                     f"| {r.get('w2s_accuracy', 0):.3f} | {format_pgr(r, 'accuracy')} |")
+    note = ("\nPGR = (mean w2s − mean weak) / (mean ceiling − mean weak), means over seeds; interval: paired "
+            "bootstrap over seeds and test rows; no PGR where the gap's interval includes 0.\n")
+    return "\n".join(lines) + "\n" + note

@@ -13,16 +13,12 @@ Labels may be bool, int or float arrays whose values are all 0 or 1. Nothing her
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from w2s.errors import InputError
-
-# Bootstrap resamples are drawn in chunks of at most this many indices, to bound memory.
-_BOOTSTRAP_CHUNK = 1_000_000
 
 
 def _as_vector(x: npt.ArrayLike, what: str) -> np.ndarray:
@@ -162,34 +158,6 @@ class Interval:
     n: int
 
 
-def bootstrap_ci(values: Sequence[float], *, level: float = 0.95, n_resamples: int = 10_000,
-                 seed: int = 0) -> Interval:
-    """Percentile-bootstrap interval of the mean of `values` (N,), deterministic for a `seed`.
-
-    Draws `n_resamples` resamples with replacement, takes their means, and returns the (1 ± level)/2
-    quantiles. n = 1 gives low = high = mean. The interval is widened, if needed, to contain the sample
-    mean: the percentile interval can exclude it by rounding (constant values whose resampled means
-    differ in the last bit) or for a skewed sample at a low `level`, and a reported interval that
-    does not contain its own point estimate is always read as a bug. InputError on an empty or
-    non-finite input (the caller drops undefined values), level outside (0, 1), n_resamples < 1."""
-    x = _finite(values, "values")
-    if not 0.0 < level < 1.0:
-        raise InputError(f"bootstrap_ci: level must be in (0, 1), got {level}")
-    if n_resamples < 1:
-        raise InputError(f"bootstrap_ci: n_resamples must be >= 1, got {n_resamples}")
-    n, mean = x.shape[0], float(np.mean(x))
-    if n == 1:
-        return Interval(mean=mean, low=mean, high=mean, n=1)
-    rng = np.random.default_rng(seed)
-    rows = max(1, _BOOTSTRAP_CHUNK // n)
-    means = np.concatenate([
-        x[rng.integers(0, n, size=(min(rows, n_resamples - start), n))].mean(axis=1)
-        for start in range(0, n_resamples, rows)
-    ])
-    low, high = np.quantile(means, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    return Interval(mean=mean, low=min(float(low), mean), high=max(float(high), mean), n=n)
-
-
 # ------------------------------------------------------------------------------ paired bootstrap
 #
 # Every run of a cell is scored on the same N test rows, once per seed (seed = the train_weak /
@@ -323,7 +291,7 @@ def accuracy_interval(correct: npt.ArrayLike, *, level: float = 0.95, n_resample
     seed_counts, row_counts = _resample_plan(arr.shape[0], arr.shape[1], n_resamples, seed)
     means = _seed_means(_weighted_accuracy(arr, row_counts), arr.mean(axis=1), seed_counts, level)
     mean = float(arr.mean())
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    low, high = np.clip(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]), 0.0, 1.0)  # scaled seeds may overshoot
     return Interval(mean=mean, low=min(float(low), mean), high=max(float(high), mean), n=arr.shape[0])
 
 
@@ -340,7 +308,8 @@ class PGRInterval:
 
     status: "ok" (the gap is significant: PGR and its interval are given), "no_gap" (ceiling <= weak),
     "gap_not_significant" (gap > 0 but its interval reaches 0), "too_few_seeds" (S < 2: point estimate
-    only, no interval). `value` is None unless status is ok or too_few_seeds; `reason` says why."""
+    only, no interval), "undefined" (the score itself is undefined, e.g. AUROC on one class).
+    `value` is None unless status is ok or too_few_seeds; `reason` says why."""
 
     value: float | None
     low: float | None
@@ -384,6 +353,9 @@ def pgr_interval(weak: npt.ArrayLike, w2s: npt.ArrayLike, ceiling: npt.ArrayLike
     value = (point["w2s"] - point["weak"]) / gap if gap > 0 else None
     common = {"gap": gap, "weak": point["weak"], "ceiling": point["ceiling"], "w2s": point["w2s"],
               "n_seeds": n_seeds, "n_rows": n_rows}
+    if not all(math.isfinite(v) for v in point.values()):
+        return PGRInterval(None, None, None, gap_low=None, gap_high=None, status="undefined",
+                           reason=f"{score} is undefined on these test rows (one class only)", **common)
     if n_seeds < 2:
         reason = f"{n_seeds} seed: no interval (needs >= 2 seeds)"
         if value is None:

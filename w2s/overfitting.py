@@ -103,15 +103,15 @@ SCHEMA = {"kind": pl.Utf8, "task": pl.Utf8, "model": pl.Utf8, "weak": pl.Utf8, "
           "method": pl.Utf8, "seed": pl.Int64, "metric": pl.Utf8, "value": pl.Float64, "reason": pl.Utf8}
 
 
-def overfitting_table(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]],
-                      min_gap: float = 0.0) -> pl.DataFrame:
+def overfitting_table(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]) -> pl.DataFrame:
     """The tidy overfitting table from (run keys, curve) pairs.
 
     Run keys are `RUN_KEYS` (missing ones null). A w2s run's PGRs take the weak and ceiling scores from
     the *final* test accuracy of the gt runs of its supervisor and of its student model (same task and
     seed), as `analyze` does, so only the student's checkpoint changes between pgr_final, pgr_best
-    and pgr_early_stop. PGR is null (reason given) when the ceiling does not beat the weak model by
-    more than `min_gap`, or when its gt runs or the held-out weak agreement are missing."""
+    and pgr_early_stop. These per-seed PGRs are for inspection (the metrics use the ratio of means, see
+    `overfitting_metrics`); null (reason given) when that seed's ceiling does not beat its weak model,
+    or when its gt runs or the held-out weak agreement are missing."""
     summaries = []
     for keys, curve in runs:
         key = {k: keys.get(k) for k in RUN_KEYS}
@@ -137,7 +137,7 @@ def overfitting_table(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, An
                 elif student is None:
                     values[metric] = (None, no_val)
                 else:
-                    result = pgr(weak, student, ceiling, min_gap)
+                    result = pgr(weak, student, ceiling)
                     values[metric] = (result.value, result.reason)
         for metric, (value, reason) in values.items():
             rows.append({**key, "metric": metric, "value": value, "reason": reason})
@@ -174,16 +174,50 @@ def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
             .sort("task", "run", "step"))
 
 
-def overfitting_metrics(table: pl.DataFrame) -> dict[str, float | None]:
-    """Flat DVC metrics, mean over seeds: `<task>/<run label>/<metric>` for the accuracy and PGR
-    metrics (the step counts stay in the table). Seeds where a value is undefined (null) are left out
-    of its mean, as `analyze` does for PGR; with none left the mean is null."""
-    keep = ["final_accuracy", "best_accuracy", "overfit_drop", "early_stop_accuracy", "pgr_final", "pgr_best",
-            "pgr_early_stop"]
-    sub = table.filter(pl.col("metric").is_in(keep))
-    means = sub.group_by("kind", "task", "model", "weak", "strong", "method", "metric").agg(pl.col("value").mean())
+def checkpoint_pgr(table: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
+    """PGR of each w2s cell's final, best-by-test and early-stopped checkpoints, by the lab's one
+    definition: (mean student - mean weak) / (mean ceiling - mean weak) over the seeds. `cells` (the
+    `w2s.analysis.pgr_summary` of the same runs, on accuracy) gives the weak and ceiling means and says
+    whether the gap is significant; where it is not, every PGR of the cell is null. `pgr_final` is then
+    exactly `analyze`'s PGR; the best and early-stopped checkpoints have no interval (their per-row test
+    predictions are not stored). A checkpoint undefined in any seed is null.
+    Columns: task, weak, strong, method, n_seeds, checkpoint (pgr_final | pgr_best | pgr_early_stop),
+    student_accuracy, pgr, reason."""
+    checkpoints = {"pgr_final": "final_accuracy", "pgr_best": "best_accuracy", "pgr_early_stop": "early_stop_accuracy"}
+    w2s = table.filter((pl.col("kind") == "w2s") & pl.col("metric").is_in(list(checkpoints.values())))
+    means = {(r["task"], r["weak"], r["strong"], r["method"], r["metric"]): r["value"] for r in
+             w2s.group_by("task", "weak", "strong", "method", "metric").agg(
+                 pl.when(pl.col("value").is_null().any()).then(None).otherwise(pl.col("value").mean()).alias("value"))
+             .iter_rows(named=True)}
+    rows = []
+    for c in cells.iter_rows(named=True):
+        cell = (c["task"], c["weak"], c["strong"], c["method"])
+        for checkpoint, metric in checkpoints.items():
+            student = means.get((*cell, metric))
+            reason = None if c["pgr_accuracy_status"] == "ok" else c["pgr_accuracy_reason"]
+            if reason is None and student is None:
+                reason = f"{metric} is undefined in some seed"
+            value = None if reason else (student - c["weak_accuracy"]) / c["gap_accuracy"]
+            rows.append(dict(zip(("task", "weak", "strong", "method"), cell, strict=True)) | {
+                "n_seeds": c["n_seeds"], "checkpoint": checkpoint, "student_accuracy": student, "pgr": value,
+                "reason": reason})
+    schema = {"task": pl.Utf8, "weak": pl.Utf8, "strong": pl.Utf8, "method": pl.Utf8, "n_seeds": pl.Int64,
+              "checkpoint": pl.Utf8, "student_accuracy": pl.Float64, "pgr": pl.Float64, "reason": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def overfitting_metrics(table: pl.DataFrame, pgr_cells: pl.DataFrame) -> dict[str, float | None]:
+    """Flat DVC metrics: `<task>/<run label>/<metric>`: means over seeds of the accuracy metrics (the step
+    counts stay in the table; null where undefined in some seed) and the checkpoint PGRs of
+    `checkpoint_pgr` (`pgr_cells`)."""
+    keep = ["final_accuracy", "best_accuracy", "overfit_drop", "early_stop_accuracy"]
+    accs = table.filter(pl.col("metric").is_in(keep))
+    means = accs.group_by("kind", "task", "model", "weak", "strong", "method", "metric").agg(
+        pl.when(pl.col("value").is_null().any()).then(None).otherwise(pl.col("value").mean()).alias("value"))
     out: dict[str, float | None] = {}
     for r in means.iter_rows(named=True):
         label = run_label(r["kind"], r["model"], r["weak"], r["strong"], r["method"])
         out[f"{r['task']}/{label}/{r['metric']}"] = r["value"]
+    for r in pgr_cells.iter_rows(named=True):
+        out[f"{r['task']}/{run_label('w2s', None, r['weak'], r['strong'], r['method'])}/{r['checkpoint']}"] = r["pgr"]
     return dict(sorted(out.items()))

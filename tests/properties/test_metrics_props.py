@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, roc_auc_score
@@ -17,10 +18,9 @@ from strategies import (
     pgr_triples,
     probabilities,
     scores_and_labels,
-    seed_values,
 )
 
-from w2s.metrics import PGR, accuracy, agreement, auroc, bootstrap_ci, pgr
+from w2s.metrics import PGR, accuracy, accuracy_interval, agreement, auroc, pgr
 
 PgrFn = Callable[[float, float, float], PGR]
 
@@ -121,11 +121,12 @@ def test_agreement_is_1_for_identical_predictions(labels: np.ndarray, data: st.D
     assert result.supervisor_correct in (1.0, None) and result.supervisor_wrong in (1.0, None)
 
 
-@given(values=seed_values(), level=st.floats(0.01, 0.99), seed=st.integers(0, 2**32 - 1))
-def test_bootstrap_interval_contains_mean(values: list[float], level: float, seed: int) -> None:
-    interval = bootstrap_ci(values, level=level, n_resamples=200, seed=seed)
-    assert interval.low <= interval.mean <= interval.high
-    assert interval.mean == float(np.mean(values)) and interval.n == len(values)
-    slack = 1e-9 * (1.0 + max(abs(v) for v in values))  # resampled means may round past the extremes
-    assert min(values) - slack <= interval.low and interval.high <= max(values) + slack
-    assert interval == bootstrap_ci(values, level=level, n_resamples=200, seed=seed)
+@given(data=st.data(), level=st.floats(0.5, 0.99), seed=st.integers(0, 2**32 - 1))
+def test_accuracy_interval_contains_the_mean(data: st.DataObject, level: float, seed: int) -> None:
+    n_seeds, n_rows = data.draw(st.integers(1, 4), label="S"), data.draw(st.integers(1, 40), label="N")
+    correct = np.array(data.draw(st.lists(st.booleans(), min_size=n_seeds * n_rows, max_size=n_seeds * n_rows),
+                                 label="correct")).reshape(n_seeds, n_rows)
+    interval = accuracy_interval(correct, level=level, n_resamples=200, seed=seed)
+    assert 0.0 <= interval.low <= interval.mean <= interval.high <= 1.0
+    assert interval.mean == pytest.approx(correct.mean()) and interval.n == n_seeds
+    assert interval == accuracy_interval(correct, level=level, n_resamples=200, seed=seed)
