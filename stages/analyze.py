@@ -1,5 +1,6 @@
-"""Stage `analyze`: accuracy and AUROC of every run, PGR per task, pair, method and seed, and the
-mean PGR over seeds with a bootstrap confidence interval, as DVC metrics and tidy parquet tables."""
+"""Stage `analyze`: accuracy and AUROC of every run, and each cell's PGR (ratio of the mean scores over
+seeds, with a paired bootstrap interval over seeds and test rows), as DVC metrics and tidy parquet tables;
+plus the record of the environment the results were computed in (`w2s.verify`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from w2s.config import load_params
 from w2s.dvc_plots import write_records
 from w2s.io import atomic_path, write_json, write_parquet
 from w2s.runs import PREDICTIONS
+from w2s.verify import environment
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -20,7 +22,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--runs", required=True, nargs="+", help="directories holding run directories")
     p.add_argument("--tables", required=True, help="directory for the tidy parquet tables")
     p.add_argument("--accuracy", required=True, help="metrics file: accuracy and AUROC per run")
-    p.add_argument("--pgr", required=True, help="metrics file: PGR per cell, mean and CI over seeds")
+    p.add_argument("--pgr", required=True, help="metrics file: PGR per cell (ratio of means, paired interval)")
+    p.add_argument("--environment", help="where this run's environment record goes (CPU, libraries, BLAS)")
     args = p.parse_args(argv)
     params = load_params(args.params)
     files = [f for root in args.runs for f in Path(root).rglob(PREDICTIONS)]
@@ -35,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         tmp.write_text(table)
     write_json(result.accuracy_metrics, args.accuracy)
     write_json(result.pgr_metrics, args.pgr)
+    if args.environment:
+        write_json(environment(), args.environment)
     print(table)
 
 

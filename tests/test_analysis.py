@@ -84,7 +84,8 @@ def test_metric_names_are_grouped() -> None:
     assert acc["t/gt/s/accuracy"] == pytest.approx(0.6)
     assert acc["t/w2s/s-to-b/xent/accuracy"] == pytest.approx(0.75)
     assert set(pg) == ({f"t/s-to-b/xent/pgr_{s}{x}" for s in ("accuracy", "auroc") for x in ("", "_low", "_high")}
-                       | {"t/s-to-b/xent/n_seeds", "t/s-to-b/xent/gap_accuracy_low", "t/s-to-b/xent/gap_auroc_low"})
+                       | {f"t/s-to-b/xent/{k}" for k in ("n_seeds", "gap_accuracy", "gap_accuracy_low", "gap_auroc",
+                                                          "gap_auroc_low")})
     assert pg["t/s-to-b/xent/n_seeds"] == 2
 
 

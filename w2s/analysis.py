@@ -172,6 +172,7 @@ def metrics(runs: pl.DataFrame, summary: pl.DataFrame) -> tuple[dict[str, float 
         for s in SCORES:
             for suffix in ("", "_low", "_high"):
                 pg[f"{name}/pgr_{s}{suffix}"] = r[f"pgr_{s}{suffix}"]
+            pg[f"{name}/gap_{s}"] = r[f"gap_{s}"]
             pg[f"{name}/gap_{s}_low"] = r[f"gap_{s}_low"]
     return dict(sorted(acc.items())), dict(sorted(pg.items()))
 
