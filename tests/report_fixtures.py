@@ -108,6 +108,21 @@ def bootstrap_summary() -> pl.DataFrame:
                          for task in TASKS for route, acc in (("chain", 0.805), ("direct", 0.785))])
 
 
+def sensitivity(task: str) -> pl.DataFrame:
+    """The sensitivity stage's table: PGR per cell at each C (undefined at the weakest regularisation)."""
+    rows = []
+    for w, s in PAIRS:
+        for k, method in enumerate(METHODS):
+            for c in (1e-3, 1e-1, 10.0):
+                pgr = None if c == 10.0 and k == 0 else 0.3 + 0.2 * k + 0.1 * (c < 1)
+                rows.append({"task": task, "weak": w, "strong": s, "method": method, "c": c, "n_seeds": 2,
+                             "n_test": 100, "pgr_accuracy": pgr,
+                             "pgr_accuracy_low": None if pgr is None else pgr - 0.1,
+                             "pgr_accuracy_high": None if pgr is None else pgr + 0.1,
+                             "pgr_accuracy_status": "gap_not_significant" if pgr is None else "ok"})
+    return pl.DataFrame(rows)
+
+
 def bootstrap() -> pl.DataFrame:
     rows = []
     for task in TASKS:
@@ -131,7 +146,8 @@ def write_tables(root: Path, with_saliency: bool = True) -> list[Path]:
     """The tables in their stage folders under `root`; returns the folders (as the report stage gets them)."""
     layout = {"analysis": {"runs": runs(), "pgr_summary": pgr_summary()}, "agreement": {"agreement": agreement()},
               "overfitting": {"curves": curves(), "overfitting": overfitting(), "overfitting_pgr": overfitting_pgr()},
-              "bootstrap": {"bootstrap": bootstrap(), "summary": bootstrap_summary()}}
+              "bootstrap": {"bootstrap": bootstrap(), "summary": bootstrap_summary()},
+              "sensitivity": {f"sensitivity_{t}": sensitivity(t) for t in TASKS}}
     if with_saliency:
         layout["saliency_summary"] = {"saliency": saliency()}
     dirs = []
@@ -146,4 +162,5 @@ def write_tables(root: Path, with_saliency: bool = True) -> list[Path]:
 def tables() -> dict[str, pl.DataFrame]:
     return {"runs": runs(), "pgr_summary": pgr_summary(), "agreement": agreement(), "curves": curves(),
             "overfitting": overfitting(), "overfitting_pgr": overfitting_pgr(), "bootstrap": bootstrap(),
-            "bootstrap_summary": bootstrap_summary(), "saliency": saliency()}
+            "bootstrap_summary": bootstrap_summary(), "saliency": saliency(),
+            **{f"sensitivity_{t}": sensitivity(t) for t in TASKS}}

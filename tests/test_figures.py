@@ -22,6 +22,7 @@ TASK_FIGURES = {
     "overfitting_summary": F.overfitting_summary,
     "bootstrap_chain": F.bootstrap_chain,
     "saliency_conditions": F.saliency_conditions,
+    "pgr_vs_c": F.pgr_vs_c,
 }
 
 
@@ -180,3 +181,12 @@ def test_figures_do_not_depend_on_the_tables_row_order(name: str) -> None:
     shuffled = {key: df.sample(fraction=1.0, shuffle=True, seed=7) for key, df in base.items()}
     assert any(not shuffled[k].equals(base[k]) for k in base)  # the shuffle did reorder something
     assert TASK_FIGURES[name](shuffled, "sst2").to_json() == TASK_FIGURES[name](base, "sst2").to_json()
+
+
+def test_pgr_vs_c_draws_defined_points_with_intervals_and_names_the_rest() -> None:
+    spec = F.pgr_vs_c(tables(), "sst2").to_dict()
+    rows = _values(spec)
+    assert {r["c"] for r in rows} == {1e-3, 1e-1, 10.0}
+    assert all(r["low"] <= r["pgr"] <= r["high"] for r in rows)
+    assert len(rows) == 3 * 2 * 3 - 3  # xent at C = 10 has no significant gap in the fixture
+    assert "no PGR (gap not significant) at 3 of 18 points" in spec["title"]["subtitle"]

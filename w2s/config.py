@@ -10,6 +10,7 @@ here too, so a stage never starts on a params file that cannot work.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -260,6 +261,14 @@ class SaliencyParams:
 
 
 @dataclass(frozen=True)
+class SensitivityParams:
+    """Section `sensitivity`: PGR against the probes' L2 strength, all heads at the same C (probe mode)."""
+
+    c_grid: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0])
+    """Inverse L2 strengths to sweep (scikit-learn's C, on standardised features), log-spaced; empty: skip."""
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole params.yaml: shared keys at the top level, one section per stage."""
 
@@ -291,6 +300,8 @@ class Params:
     """Concept saliency (stage `saliency`)."""
     report: ReportParams = field(default_factory=ReportParams)
     """Rendering of the reports (stage `report`)."""
+    sensitivity: SensitivityParams = field(default_factory=SensitivityParams)
+    """PGR against the probes' regularisation (stage `sensitivity`)."""
 
     def hub_id(self, model: str) -> str:
         if model in self.genft.models:  # an adapted decoder: the tokenizer and architecture of its base
@@ -417,6 +428,9 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
         raise InputError(f"analyze.ci_level: must be in (0, 1), got {p.analyze.ci_level}")
     if p.analyze.n_resamples < 100:
         raise InputError(f"analyze.n_resamples: must be >= 100, got {p.analyze.n_resamples}")
+    for c in p.sensitivity.c_grid:
+        if not (math.isfinite(c) and c > 0):
+            raise InputError(f"sensitivity.c_grid: every C must be a positive number, got {c!r}")
     check_train(p.train)
     check_bootstrap_genft(p)
     check_saliency(p)

@@ -138,7 +138,7 @@ def load_tables(paths: Mapping[str, str | Path] | None = None) -> dict[str, pl.D
     if paths is None:
         found: dict[str, str | Path] = {}
         for root in (Path("data"), Path("..") / "data"):
-            for name in ("analysis", "agreement", "overfitting", "saliency_summary", "bootstrap"):
+            for name in ("analysis", "agreement", "overfitting", "saliency_summary", "bootstrap", "sensitivity"):
                 for f in sorted((root / name).glob("*.parquet")):
                     found.setdefault(f.stem, f)
         paths = found
@@ -385,6 +385,39 @@ def _long_values(table: pl.DataFrame, metric: str) -> pl.DataFrame:
     if metric in table.columns:
         return table.with_columns(pl.col(metric).alias("value"))
     return table.clear()
+
+
+def pgr_vs_c(tables: Tables, task: str) -> Figure | Note:
+    """PGR on accuracy against the probes' L2 strength C (all heads at the same C), one line per method,
+    one panel per pair, with the paired interval over seeds and test rows (`w2s.sensitivity`)."""
+    name = f"sensitivity_{task}"
+    cols = ["weak", "strong", "method", "c", "pgr_accuracy", "pgr_accuracy_low", "pgr_accuracy_high", "n_seeds"]
+    table = _need(tables, name, cols, f"sensitivity@{task}")
+    if isinstance(table, Note):
+        return table
+    df = table.with_columns(pl.concat_str("weak", "strong", separator=" → ").alias("pair")).rename(
+        {"pgr_accuracy": "pgr", "pgr_accuracy_low": "low", "pgr_accuracy_high": "high"})
+    defined = df.filter(pl.col("pgr").is_not_null())
+    if defined.is_empty():
+        return Note(f"No C of the sweep gives a significant gap on `{task}`: PGR is undefined everywhere.")
+    scale = method_scale(df["method"].unique().to_list())
+    x = alt.X("c:Q", scale=alt.Scale(type="log"), title="C, inverse L2 strength of every probe (log scale)")
+    tooltip = ["pair:N", "method:N", alt.Tooltip("c:Q", format="g", title="C"),
+               alt.Tooltip("pgr:Q", format=".2f", title="PGR"), alt.Tooltip("low:Q", format=".2f", title="CI low"),
+               alt.Tooltip("high:Q", format=".2f", title="CI high"), alt.Tooltip("n_seeds:Q", title="seeds")]
+    color = alt.Color("method:N", scale=scale, title="method")
+    line = alt.Chart().mark_line(point=True).encode(x=x, y=alt.Y("pgr:Q", title="PGR on accuracy"), color=color,
+                                                    tooltip=tooltip)
+    band = alt.Chart().mark_rule(strokeWidth=2, opacity=0.6).encode(x=x, y="low:Q", y2="high:Q", color=color,
+                                                                     tooltip=tooltip)
+    zero = alt.Chart().mark_rule(color="#999999", strokeDash=[4, 4]).encode(y=alt.datum(0))
+    layered = alt.layer(zero, band, line, data=_records(defined)).properties(width=WIDTH // 2 + 60, height=HEIGHT)
+    missing = df.filter(pl.col("pgr").is_null())
+    note = f"; no PGR (gap not significant) at {missing.height} of {df.height} points" if missing.height else ""
+    return layered.facet(column=alt.Column("pair:N", title="weak supervisor → strong student")).properties(
+        title=_title(f"{task}: PGR against the probes' regularisation",
+                     "every head (supervisor, ceiling, student) at the same C; bars: 95% paired bootstrap "
+                     "interval over seeds and test rows" + note))
 
 
 def saliency_conditions(tables: Tables, task: str) -> Figure | Note:
