@@ -150,15 +150,15 @@ def test_build_renders_the_overview_and_one_report_per_task(built: tuple[Path, d
         assert (out / f"{stem}.html").is_file() and (out / f"{stem}.pdf").read_bytes().startswith(b"%PDF-")
     assert CONTEXT_ENV not in os.environ
     sst2 = (out / "task-sst2.html").read_text()
-    # every task figure but saliency (no table here) draws; saliency is a note naming its stage
-    assert sst2.count('class="w2s-chart"') == 7
+    # every task figure but saliency (no table here) draws, PGR vs C included; saliency is a note naming its stage
+    assert sst2.count('class="w2s-chart"') == 8
     assert "The <code>saliency</code> table is missing" in sst2
     overview = (out / "overview.html").read_text()
-    assert overview.count('class="w2s-chart"') == 1 + 2 * 5  # PGR of all tasks + 5 figures per task
+    assert overview.count('class="w2s-chart"') == 1 + 2 * 6  # PGR of all tasks + 6 figures per task
     text = " ".join(p.extract_text() for p in PdfReader(out / "overview.pdf").pages)
     assert "sst2: test accuracy vs student size" in text and "sciq: student-supervisor agreement" in text
     pngs = sorted(p.name for p in (out / "figures").iterdir())
-    assert len([p for p in pngs if p.startswith("overview-")]) == 11
+    assert len([p for p in pngs if p.startswith("overview-")]) == 13
     assert "task-sst2-02-sst2-test-accuracy-vs-student-size.png" in pngs
     assert "task-sst2-03-sst2-test-auroc-vs-student-size.png" in pngs
 
