@@ -109,8 +109,9 @@ def test_texts_longer_than_the_context_are_truncated_and_counted(lab: Path) -> N
 def test_max_length_beyond_the_model_is_refused(lab: Path) -> None:
     edit(lab, lambda p: p["embed"].update(max_length=100_000))
     before = files(lab)
-    done = run(lab, sys.executable, "stages/embed.py", "--model", "minilm_l3", "--pool", "data/prepared/sst2.parquet",
-               "--out", "data/features/sst2/minilm_l3.safetensors", check=False)
+    done = run(lab, sys.executable, "stages/embed.py", "--task", "sst2", "--model", "minilm_l3",
+               "--pool", "data/prepared/sst2.parquet", "--out", "data/features/sst2/minilm_l3.safetensors",
+               "--metrics", "metrics/truncation/sst2/minilm_l3.json", check=False)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1, done.stderr
     assert "max_length 100000" in errors[0] and "512 positions" in errors[0], errors[0]
