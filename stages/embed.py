@@ -1,4 +1,9 @@
-"""Stage `embed`: frozen features of every pool row of a task under one model, computed once."""
+"""Stage `embed`: frozen features of every pool row of a task under one model, computed once.
+
+Besides the features it writes a small metrics file: how many of the task's texts were longer than
+`embed.max_length` tokens and were truncated (and from which side), so a reader sees how much of a task
+the model never read.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,33 @@ from collections.abc import Sequence
 
 from w2s import cli
 from w2s.config import load_params
-from w2s.io import read_parquet, write_features
+from w2s.errors import InputError
+from w2s.io import read_parquet, write_features, write_json
 from w2s.pipeline import embed_pool
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = cli.parser(__doc__)
+    p.add_argument("--task", required=True, help="task name (params: tasks); picks the truncation side")
     p.add_argument("--model", required=True, help="model key (params: models)")
     p.add_argument("--pool", required=True, help="pool parquet from `prepare`")
     p.add_argument("--out", required=True, help="features file to write (safetensors)")
+    p.add_argument("--metrics", required=True, help="truncation count to write (json)")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    if args.task not in params.tasks:
+        raise InputError(f"--task: {args.task!r} is not in tasks ({', '.join(params.tasks)})")
     cli.deterministic()
     hub_id = params.hub_id(args.model)
     emb = embed_pool(read_parquet(args.pool), hub_id, params)
-    meta = {"hub_id": hub_id, "pooling": emb.pooling, "n_truncated": str(emb.n_truncated),
-            "max_length": str(params.embed.max_length)}
+    n_rows, max_length = int(emb.features.shape[0]), params.embed.max_length
+    meta = {"hub_id": hub_id, "model": args.model, "task": args.task, "pooling": emb.pooling,
+            "n_truncated": str(emb.n_truncated), "max_length": str(max_length)}
     write_features(args.out, emb.ids, emb.features, meta)
-    print(f"embed {args.model}: {emb.features.shape[0]} rows x {emb.features.shape[1]} dims, "
-          f"pooling={emb.pooling}, truncated to {params.embed.max_length} tokens: {emb.n_truncated}")
+    write_json({"task": args.task, "model": args.model, "max_length": max_length, "n_rows": n_rows,
+                "n_truncated": emb.n_truncated, "share_truncated": emb.n_truncated / n_rows}, args.metrics)
+    print(f"embed {args.task} {args.model}: {n_rows} rows x {emb.features.shape[1]} dims, "
+          f"pooling={emb.pooling}, truncated to {max_length} tokens: {emb.n_truncated}")
 
 
 if __name__ == "__main__":

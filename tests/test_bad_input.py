@@ -71,8 +71,13 @@ def edit(lab: Path, change: Any) -> None:
     (lambda p: p.update(ladder=["minilm_l3", "minilm_l9"]), ("params.yaml", "ladder[1]", "'minilm_l9'")),
     (lambda p: p.update(methods=["xent", "xentt"]), ("params.yaml", "methods", "unknown method 'xentt'")),
     (lambda p: p["losses"]["logconf"].update(alpha_max="high"), ("params.yaml", "losses.logconf.alpha_max")),
+    (lambda p: p["data"].update(task_options={"sciq": {"negatives": "random"}}),
+     ("params.yaml", "data.task_options.sciq.negatives", "'random'", "other_answer, distractors")),
+    (lambda p: p["data"].update(task_options={"boolq": {"truncation": "middle"}}),
+     ("params.yaml", "data.task_options.boolq.truncation", "'middle'", "allowed: left, right")),
+    (lambda p: p["prepare"].update(per_task={"sst2": {"n_test": 7}}), ("params.yaml", "prepare.per_task.sst2.n_test")),
 ], ids=["typo", "wrong-type", "unknown-task", "unknown-model-in-ladder", "unknown-method",
-        "wrong-type-loss-param"])
+        "wrong-type-loss-param", "unknown-variant", "unknown-truncation-side", "odd-task-size"])
 def test_bad_params_stop_every_stage(lab: Path, change: Any, needles: tuple[str, ...]) -> None:
     edit(lab, change)
     refused(lab, *prepare("sst2"), needles=needles)
@@ -85,8 +90,8 @@ def test_params_not_yaml(lab: Path) -> None:
 
 def test_unknown_keys_on_the_command_line(lab: Path) -> None:
     refused(lab, *prepare("sst3"), needles=("unknown task 'sst3'",))
-    refused(lab, "stages/embed.py", "--model", "minilm_l9", "--pool", "data/prepared/sst2.parquet",
-            "--out", "data/features/sst2/minilm_l9.safetensors",
+    refused(lab, "stages/embed.py", "--task", "sst2", "--model", "minilm_l9", "--pool", "data/prepared/sst2.parquet",
+            "--out", "data/features/sst2/minilm_l9.safetensors", "--metrics", "metrics/truncation/sst2/minilm_l9.json",
             needles=("params.yaml", "unknown model key 'minilm_l9'"))
 
 
@@ -138,6 +143,19 @@ def test_good_file_task_is_prepared(lab: Path) -> None:
 def test_bad_data_file(lab: Path, name: str, content: str | bytes | None, needles: tuple[str, ...]) -> None:
     file_task(lab, name, content)
     refused(lab, *prepare("mine"), needles=needles)
+
+
+def test_group_column_the_file_lacks(lab: Path) -> None:
+    file_task(lab, "mine.csv", good_csv())
+    edit(lab, lambda p: p["data"]["file_tasks"]["mine"].update(group_column="doc_id"))
+    refused(lab, *prepare("mine"), needles=("data.file_tasks.mine.group_column", "'doc_id'", "has: text, label"))
+
+
+def test_more_rows_than_the_task_has(lab: Path) -> None:
+    """sst2's validation split (our test) has 428 negative rows: n_test 1000 cannot be balanced."""
+    edit(lab, lambda p: p["prepare"].update(n_test=1000))
+    refused(lab, *prepare("sst2"), needles=("task sst2", "split test", "428 rows of label 0",
+                                            "prepare.n_test=1000", "500 of each"))
 
 
 def test_local_mirror_missing(lab: Path, tmp_path: Path) -> None:

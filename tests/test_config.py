@@ -78,6 +78,20 @@ def test_int_is_accepted_where_float_is_expected() -> None:
         ("data.local_dir", None, "data.local_dir: required when data.source is 'local'"),
         ("models.MiniLM", "x/y", "models: key 'MiniLM' must match"),
         ("bogus_section", {}, "unknown key 'bogus_section'"),
+        ("data.task_options", {"sciq": {"negatives": "random"}},
+         "data.task_options.sciq.negatives: unknown 'random'; allowed: other_answer, distractors"),
+        ("data.task_options", {"boolq": {"negatives": "distractors"}},
+         "data.task_options.boolq.negatives: unknown 'distractors'; allowed: none"),
+        ("data.task_options", {"boolq": {"truncation": "middle"}},
+         "data.task_options.boolq.truncation: unknown 'middle'; allowed: left, right"),
+        ("data.task_options", {"sst3": {}}, "data.task_options: unknown built-in task 'sst3'; built-in: sst2"),
+        ("data.task_options", {"sciq": {"shuffle": True}}, "data.task_options.sciq: unknown key 'shuffle'"),
+        ("data.file_tasks", {"mine": {"path": "x.csv", "text_column": "t", "label_column": "y",
+                                      "truncation": "middle"}}, "data.file_tasks.mine.truncation: must be one of"),
+        ("data.file_tasks", {"mine": {"path": "x.csv", "text_column": "t", "label_column": "y",
+                                      "group_column": "t"}}, "data.file_tasks.mine.group_column: 't' is the text"),
+        ("prepare.per_task", {"boolq": {"n_train": 100}}, "prepare.per_task: 'boolq' is not in tasks (sst2, sciq)"),
+        ("prepare.per_task", {"sst2": {"n_test": 7}}, "prepare.per_task.sst2.n_test: must be a positive even"),
     ],
 )
 def test_bad_params_name_the_key(path: str, value: object, message: str) -> None:
@@ -102,3 +116,16 @@ def test_file_task_is_a_known_task() -> None:
     raw["tasks"] = ["mine"]
     p = parse_params(raw)
     assert p.data.file_tasks["mine"].text_column == "t"
+
+
+def test_task_options_resolve_to_the_defaults_or_the_override() -> None:
+    raw = with_change("data.task_options", {"boolq": {"truncation": "right"}, "sciq": {"negatives": "distractors"}})
+    raw["data"]["file_tasks"] = {"mine": {"path": "x.csv", "text_column": "t", "label_column": "y",
+                                          "group_column": "doc", "truncation": "left"}}
+    raw["prepare"]["per_task"] = {"sst2": {"n_train": 5000}}
+    p = parse_params(raw)
+    assert p.data.negatives("sciq") == "distractors" and p.data.negatives("boolq") is None
+    sides = {t: p.data.truncation_side(t) for t in ("boolq", "cosmos_qa", "sst2", "mine")}
+    assert sides == {"boolq": "right", "cosmos_qa": "left", "sst2": "right", "mine": "left"}
+    assert p.data.file_tasks["mine"].group_column == "doc"
+    assert p.prepare.sizes("sst2") == (5000, p.prepare.n_test) and p.prepare.sizes("sciq") == (2000, 800)

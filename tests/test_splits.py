@@ -90,7 +90,9 @@ def test_missing_split_is_carved(only: str) -> None:
 def test_whitespace_normalised_then_deduplicated() -> None:
     texts = ["  a  b ", "a b", "a\tb", "line one \r\nline two", "", "   ", None, "c"]
     df = pl.DataFrame({"text": texts, "label": [1, 0, 1, 1, 0, 0, 1, None]})
-    assert clean_split(df, "toy", "train").rows() == [("a b", 1), ("line one\nline two", 1)]
+    out = clean_split(df, "toy", "train")
+    assert out.select("text", "label").rows() == [("a b", 1), ("line one\nline two", 1)]
+    assert out["group"].equals(out["text"], check_names=False)  # no group column: each text its own group
 
 
 def test_normalize_keeps_line_breaks() -> None:
@@ -106,11 +108,68 @@ def test_real_tasks_make_pools(mirror: Path) -> None:
         assert pool["text"].n_unique() == 300
 
 
+def grouped(n: int, prefix: str, per_group: int) -> pl.DataFrame:
+    """`frame(n, prefix)` with a group column: rows i and j share a group iff i // per_group == j // per_group."""
+    return frame(n, prefix).with_columns(group=pl.Series([f"g{i // per_group}" for i in range(n)]))
+
+
+def sides_of_groups(pool: pl.DataFrame, source: pl.DataFrame) -> pl.DataFrame:
+    """Per group of `source` that reached the pool: how many distinct parts its rows landed in."""
+    return (pool.join(source.select("text", "group"), on="text")
+            .group_by("group").agg(pl.col("part").n_unique().alias("sides")))
+
+
+@pytest.mark.parametrize("only", ["train", "test"])
+def test_carving_keeps_each_group_on_one_side(only: str) -> None:
+    source = grouped(300, "x", per_group=3)  # every group has both labels (rows 3k..3k+2 alternate)
+    pool = build_pool({only: source}, n_train=60, n_test=40, seed=0, task="toy")
+    assert counts(pool, "test") == {0: 20, 1: 20} and counts(pool, "train") == {0: 30, 1: 30}
+    assert (sides_of_groups(pool, source)["sides"] == 1).all()
+
+
+def test_train_rows_sharing_a_group_with_the_test_split_are_dropped() -> None:
+    test = grouped(40, "test", per_group=4)
+    train = pl.concat([grouped(60, "train", per_group=2).with_columns(group=pl.lit("own") + pl.col("group")),
+                       grouped(40, "other", per_group=4)])  # the last 40 share the test split's groups
+    pool = build_pool({"train": train, "test": test}, n_train=60, n_test=20, seed=0, task="toy")
+    assert pool.filter(pl.col("part") == "train")["text"].str.starts_with("train").all()
+    error(lambda: build_pool({"train": train, "test": test}, n_train=62, n_test=20, seed=0, task="toy"),
+          "task toy", "prepare.n_train=62", "group")
+
+
+def _context(task: str, text: str) -> str:
+    """A pool text's group, read back from the text itself: cosmos_qa's context, anthropic_hh's prompt."""
+    return text.rsplit("\nQuestion: ", 1)[0] if task == "cosmos_qa" else text.split("Response A: ", 1)[0]
+
+
+@pytest.mark.parametrize(("task", "n_train"), [("cosmos_qa", 1600), ("anthropic_hh", 1400)])
+def test_no_context_spans_train_and_test_on_real_data(mirror: Path, task: str, n_train: int) -> None:
+    """cosmos_qa: 2,951 distinct texts, 2,445 contexts; before, 160 of 800 test rows shared their context
+    with a training row. anthropic_hh: two prompts have two pairs each (before: both split, seed 0)."""
+    splits = load_task(task, source="local", local_dir=str(mirror), seed=0)
+    assert set(splits) == {"test"}  # carved from one split
+    pool = build_pool(splits, n_train=n_train, n_test=800, seed=0, task=task)
+    contexts = pool.with_columns(pl.col("text").map_elements(lambda t: _context(task, t), return_dtype=pl.Utf8)
+                                 .alias("context")).filter(pl.col("context") != "")  # hh: 5 rows show no prompt
+    sides = contexts.group_by("context").agg(pl.col("part").n_unique().alias("sides"))
+    assert (sides["sides"] == 1).all(), sides.filter(pl.col("sides") > 1).height
+
+
+def test_boolq_training_passages_are_not_in_the_test_split(mirror: Path) -> None:
+    """boolq's train and validation splits share 1,432 questions' passages: those training rows go."""
+    splits = load_task("boolq", source="local", local_dir=str(mirror), seed=0)
+    pool = build_pool(splits, n_train=2000, n_test=800, seed=0, task="boolq")
+    passage = pl.col("text").str.replace(r"\n\nQuestion: [^\n]*$", "")
+    test_passages = clean_split(splits["test"], "boolq", "test").select(passage)["text"].implode()
+    leaked = pool.filter((pl.col("part") == "train") & passage.is_in(test_passages))
+    assert leaked.is_empty()
+
+
 @pytest.mark.parametrize(("kwargs", "culprits"), [
     ({"n_train": 41, "n_test": 20}, ["task toy", "n_train", "41"]),
     ({"n_train": 40, "n_test": 0}, ["task toy", "n_test", "0"]),
-    ({"n_train": 40, "n_test": 202}, ["task toy", "split test", "50 rows of label 0", "n_test=202", "101"]),
-    ({"n_train": 202, "n_test": 20}, ["task toy", "split train", "n_train=202", "101"]),
+    ({"n_train": 40, "n_test": 202}, ["task toy", "split test", "50 rows of label 0", "prepare.n_test=202", "101"]),
+    ({"n_train": 202, "n_test": 20}, ["task toy", "split train", "prepare.n_train=202", "101"]),
 ])
 def test_pool_size_errors(kwargs: dict[str, int], culprits: list[str]) -> None:
     error(lambda: build_pool(SPLITS, seed=0, task="toy", **kwargs), *culprits)
@@ -118,8 +177,8 @@ def test_pool_size_errors(kwargs: dict[str, int], culprits: list[str]) -> None:
 
 def test_pool_carving_too_small_names_carved_split() -> None:
     error(lambda: build_pool({"test": frame(60, "x")}, n_train=42, n_test=20, seed=0, task="toy"),
-          "task toy", "split test (rows left after drawing the test rows)", "20 rows of label 0",
-          "n_train=42", "21 of each")
+          "task toy", "split test (rows left after drawing the test rows", "20 rows of label 0",
+          "prepare.n_train=42", "21 of each")
 
 
 def test_pool_input_errors() -> None:

@@ -1,4 +1,8 @@
-"""`w2s.tasks`: every built-in task from the real local mirror, file tasks, and every error path."""
+"""`w2s.tasks`: every built-in task from the real local mirror, file tasks, and every error path.
+
+Also: every built-in task formats its train and test splits by one procedure; sciq's wrong answers
+follow the answers' real frequency; each row carries its group; each task names its truncation side.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import polars as pl
 import pytest
 
 from w2s.errors import InputError
-from w2s.tasks import TASK_NAMES, FileTask, load_task, split_dialogue
+from w2s.tasks import TASK_NAMES, TASKS, FileTask, load_task, split_dialogue, truncation_side
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOCAL_TASKS = [name for name in TASK_NAMES if name != "amazon_polarity"]
@@ -57,8 +61,8 @@ def test_local_task_is_binary_text(name: str, loaded: dict[str, dict[str, pl.Dat
     splits = loaded[name]
     assert set(splits) == EXPECTED_SPLITS[name]
     for df in splits.values():
-        assert df.schema == pl.Schema({"text": pl.Utf8, "label": pl.Int8})
-        assert set(df["label"].unique()) == {0, 1}
+        assert df.schema == pl.Schema({"text": pl.Utf8, "label": pl.Int8, "group": pl.Utf8})
+        assert set(df["label"].unique()) == {0, 1} and df["group"].null_count() == 0
         assert df["text"].null_count() == 0 and (df["text"].str.strip_chars().str.len_chars() > 0).all()
 
 
@@ -81,8 +85,8 @@ def test_sciq_train_draws_wrong_answers_from_other_rows(mirror: Path,
     formatted = loaded["sciq"]["train"]
     assert len(formatted) == len(source)
     assert 0.45 < formatted["label"].mean() < 0.55  # type: ignore[operator]
-    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
-        assert text.startswith(f"Question: {ex['question']}\nAnswer: ")
+    for ex, (text, label, group) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+        assert text.startswith(f"Question: {ex['question']}\nAnswer: ") and group == ex["question"]
         candidate = text.split("\nAnswer: ", 1)[1]
         if label == 1:
             assert candidate == ex["correct_answer"]
@@ -90,21 +94,13 @@ def test_sciq_train_draws_wrong_answers_from_other_rows(mirror: Path,
             assert candidate in answers and candidate.casefold() != ex["correct_answer"].casefold()
 
 
-def test_sciq_test_uses_distractors(mirror: Path, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
-    source = raw(mirror, "sciq", "validation")
-    formatted = loaded["sciq"]["test"]
-    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
-        candidate = text.split("\nAnswer: ", 1)[1]
-        wrong = {ex["distractor1"], ex["distractor2"], ex["distractor3"]}
-        assert candidate == ex["correct_answer"] if label else candidate in wrong
-
-
 def test_cosmos_qa_candidates(mirror: Path, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
     source = raw(mirror, "cosmos_qa", "validation")
     formatted = loaded["cosmos_qa"]["test"]
     assert 0.45 < formatted["label"].mean() < 0.55  # type: ignore[operator]
-    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+    for ex, (text, label, group) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
         correct = ex[f"answer{ex['label']}"]
+        assert group == ex["context"]
         assert text.startswith(f"{ex['context']}\nQuestion: {ex['question']}\nAnswer: ")
         assert (text.split("\nAnswer: ")[-1] == correct) == bool(label)
 
@@ -114,11 +110,11 @@ def test_anthropic_hh_shows_both_responses(mirror: Path, loaded: dict[str, dict[
     formatted = loaded["anthropic_hh"]["test"]
     assert 0.45 < formatted["label"].mean() < 0.55  # type: ignore[operator]
     fallbacks = 0
-    for ex, (text, label) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+    for ex, (text, label, group) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
         assert "Response A: " in text and "\n\nResponse B: " in text
         assert text.endswith("\n\nIs Response A better?")
         chosen = split_dialogue(ex["chosen"])
-        assert chosen is not None
+        assert chosen is not None and group == chosen[0].strip()  # the prompt both responses answer
         response_a = text.split("Response A: ", 1)[1].split("\n\nResponse B: ", 1)[0]
         if text.startswith("Response A: "):  # fallback: prompts differ, the full dialogues are shown
             fallbacks += 1
@@ -206,7 +202,7 @@ def test_amazon_polarity_local_copy_loads_when_present(tmp_path: Path) -> None:
     rows.write_ndjson(folder / "test.jsonl")
     out = load_task("amazon_polarity", source="local", local_dir=str(tmp_path), seed=0)
     assert list(out) == ["test"]
-    assert out["test"].rows() == [("Great\n\nLoved it.", 1), ("Broke\n\nDay one.", 0)]
+    assert out["test"].select("text", "label").rows() == [("Great\n\nLoved it.", 1), ("Broke\n\nDay one.", 0)]
 
 
 def write_mirror(tmp_path: Path, folder: str, file: str, content: str) -> str:
@@ -238,7 +234,7 @@ def test_null_rows_are_dropped(tmp_path: Path) -> None:
                         '{"sentence": "good", "label": 1}\n{"sentence": null, "label": 0}\n'
                         '{"sentence": "bad", "label": null}\n{"sentence": "meh", "label": 0}\n')
     out = load_task("sst2", source="local", local_dir=root, seed=0)
-    assert out["train"].rows() == [("good", 1), ("meh", 0)]
+    assert out["train"].select("text", "label").rows() == [("good", 1), ("meh", 0)]
 
 
 def test_negative_seed(mirror: Path) -> None:
@@ -251,8 +247,10 @@ def test_negative_seed(mirror: Path) -> None:
 def load_file(task: FileTask, name: str = "mine") -> pl.DataFrame:
     out = load_task(name, source="hub", local_dir=None, seed=0, file_tasks={name: task})
     assert list(out) == ["train"]
-    assert out["train"].schema == pl.Schema({"text": pl.Utf8, "label": pl.Int8})
-    return out["train"]
+    assert out["train"].schema == pl.Schema({"text": pl.Utf8, "label": pl.Int8, "group": pl.Utf8})
+    if task.group_column is None:  # each text is its own group
+        assert out["train"]["group"].equals(out["train"]["text"], check_names=False)
+    return out["train"].select("text", "label")
 
 
 def test_file_task_csv_with_positive_value_drops_null_labels() -> None:
@@ -311,3 +309,125 @@ def test_file_task_file_errors(tmp_path: Path) -> None:
     raises(lambda: load_file(FileTask(str(broken), "t", "y")), str(broken), "cannot read")
     wrong_positive = FileTask(str(FIXTURES / "reviews.csv"), "review", "verdict", positive_value="great")
     raises(lambda: load_file(wrong_positive), "reviews.csv", "'verdict'", "'great'")
+
+
+# --- one procedure per task, whatever the split -------------------------------------------------------
+
+
+def _answer(text: str) -> str:
+    return text.split("\nAnswer: ")[-1]
+
+
+def _check_row(task: str, ex: dict, text: str, label: int, answers: set[str]) -> None:
+    """`text`, `label` are what `task`'s one procedure makes of raw row `ex` (`answers`: the split's
+    casefolded correct sciq answers)."""
+    if task == "sst2":
+        assert (text, label) == (ex["sentence"], ex["label"])
+    elif task == "boolq":
+        assert (text, label) == (f"{ex['passage']}\n\nQuestion: {ex['question']}?", int(ex["answer"]))
+    elif task == "amazon_polarity":
+        assert (text, label) == (f"{ex['title']}\n\n{ex['content']}", ex["label"])
+    elif task == "sciq":
+        own = ex["correct_answer"]
+        assert text.startswith(f"Question: {ex['question']}\nAnswer: ")
+        if label:
+            assert _answer(text) == own
+        else:  # another question's correct answer, in train and test alike (never a distractor rule)
+            assert _answer(text).strip().casefold() in answers - {own.strip().casefold()}
+    elif task == "cosmos_qa":
+        options = {ex[f"answer{k}"] for k in range(4)}
+        assert text.startswith(f"{ex['context']}\nQuestion: {ex['question']}\nAnswer: ")
+        assert _answer(text) in options and (_answer(text) == ex[f"answer{ex['label']}"]) == bool(label)
+    else:
+        assert task == "anthropic_hh"
+        chosen = split_dialogue(ex["chosen"])
+        assert chosen is not None and text.endswith("\n\nIs Response A better?")
+        response_a = text.split("Response A: ", 1)[1].split("\n\nResponse B: ", 1)[0]
+        assert (response_a in (chosen[1], ex["chosen"].strip())) == bool(label)
+
+
+def _two_split_mirror(mirror: Path, root: Path, task: str, n: int = 3000) -> dict[str, pl.DataFrame]:
+    """A mirror under `root` where `task` has both its hub splits (real rows; a task the mirror has one
+    split of gets it cut in two halves, amazon_polarity gets 40 made-up reviews). Returns the raw
+    frames by our split name."""
+    spec = TASKS[task]
+    (root / spec.folder).mkdir(parents=True)
+    hub_train, hub_test = list(spec.splits)
+    if task == "amazon_polarity":
+        made = pl.DataFrame({"label": [i % 2 for i in range(40)], "title": [f"t{i}" for i in range(40)],
+                             "content": [f"review {i}" for i in range(40)]})
+        frames = {"train": made[:20], "test": made[20:]}
+    elif (mirror / spec.folder / f"{hub_train}.jsonl").is_file():
+        frames = {ours: raw(mirror, spec.folder, hub)[:n] for hub, ours in spec.splits.items()}
+    else:
+        whole = raw(mirror, spec.folder, hub_test)
+        frames = {"train": whole[: len(whole) // 2], "test": whole[len(whole) // 2 :]}
+    for hub, ours in spec.splits.items():
+        frames[ours].write_ndjson(root / spec.folder / f"{hub}.jsonl")
+    return frames
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_train_and_test_come_from_one_procedure(task: str, mirror: Path, tmp_path: Path) -> None:
+    """Every row of both splits is what the task's single rule makes of its raw row. (Old sciq: test
+    negatives were the question's distractors, train negatives other questions' answers.)"""
+    frames = _two_split_mirror(mirror, tmp_path, task)
+    out = load_task(task, source="local", local_dir=str(tmp_path), seed=0)
+    assert set(out) == {"train", "test"}
+    for split, frame in frames.items():
+        answers = ({a.strip().casefold() for a in frame["correct_answer"].to_list()} if task == "sciq" else set())
+        rows = frame.drop_nulls(list(TASKS[task].fields)).iter_rows(named=True)
+        for ex, (text, label) in zip(rows, out[split].select("text", "label").iter_rows(), strict=True):
+            _check_row(task, ex, text, label, answers)
+
+
+def test_sciq_answer_frequency_does_not_give_the_label_away(mirror: Path,
+                                                            loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    """"The shown answer is some question's answer more than once" predicted the label at 0.68 (train)
+    and 0.60 (test) with wrong answers drawn uniformly over distinct answers; drawn from the answers as
+    they occur, it is a coin flip (within 3 standard errors of 0.5)."""
+    for split, hub in (("train", "train"), ("test", "validation")):
+        source = raw(mirror, "sciq", hub)["correct_answer"].str.strip_chars().str.to_lowercase()
+        repeated = set(source.filter(source.is_duplicated()).to_list())
+        formatted = loaded["sciq"][split]
+        shown = [_answer(t).strip().casefold() for t in formatted["text"].to_list()]
+        guess = pl.Series([int(a in repeated) for a in shown], dtype=pl.Int8)
+        accuracy = float((guess == formatted["label"]).mean())  # type: ignore[arg-type]
+        assert abs(accuracy - 0.5) < 3 * (0.25 / len(shown)) ** 0.5, (split, accuracy)
+
+
+def test_sciq_distractors_variant(mirror: Path, tmp_path: Path) -> None:
+    raises(lambda: load_task("sciq", source="local", local_dir=str(mirror), seed=0, negatives="distractors"),
+           "data.task_options.sciq.negatives", "train.jsonl", "without a distractor", "other_answer")
+    (tmp_path / "sciq").mkdir()
+    source = raw(mirror, "sciq", "validation")
+    source.write_ndjson(tmp_path / "sciq" / "validation.jsonl")
+    out = load_task("sciq", source="local", local_dir=str(tmp_path), seed=0, negatives="distractors")["test"]
+    for ex, (text, label) in zip(source.iter_rows(named=True), out.select("text", "label").iter_rows(), strict=True):
+        wrong = {ex["distractor1"], ex["distractor2"], ex["distractor3"]}
+        assert _answer(text) == ex["correct_answer"] if label else _answer(text) in wrong
+    raises(lambda: load_task("sciq", source="local", local_dir=str(mirror), seed=0, negatives="random"),
+           "data.task_options.sciq.negatives", "'random'", "other_answer, distractors")
+    raises(lambda: load_task("boolq", source="local", local_dir=str(mirror), seed=0, negatives="other_answer"),
+           "data.task_options.boolq.negatives", "none")
+
+
+def test_truncation_side_defaults_overrides_and_errors() -> None:
+    assert {name: truncation_side(name) for name in TASK_NAMES} == {
+        "sst2": "right", "boolq": "left", "sciq": "left", "cosmos_qa": "left", "anthropic_hh": "left",
+        "amazon_polarity": "right"}
+    assert truncation_side("boolq", override="right") == "right"
+    mine = {"mine": FileTask("x.csv", "t", "y", truncation="left")}
+    assert truncation_side("mine", mine) == "left"
+    raises(lambda: truncation_side("boolq", override="middle"), "'middle'", "left, right")
+    raises(lambda: truncation_side("nope"), "'nope'", "left, right")
+
+
+def test_file_task_group_column(tmp_path: Path) -> None:
+    path = tmp_path / "docs.csv"
+    path.write_text("doc,body,y\nd1,first,1\nd1,second,0\n,third,1\nd2,fourth,0\n")
+    out = load_task("mine", source="hub", local_dir=None, seed=0,
+                    file_tasks={"mine": FileTask(str(path), "body", "y", group_column="doc")})["train"]
+    assert out["group"].to_list() == ["d1", "d1", "third", "d2"]  # a null group: the row is its own group
+    raises(lambda: load_file(FileTask(str(path), "body", "y", group_column="document")),
+           "data.file_tasks.mine.group_column", "'document'", "doc, body, y")

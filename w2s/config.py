@@ -38,6 +38,25 @@ class FileTaskParams:
     """Column holding the binary label (0/1, bool, or two values with `positive_value`)."""
     positive_value: str | int | bool | None = None
     """Which label value means 1, when labels are not already 0/1 or bool."""
+    group_column: str | None = None
+    """Column whose equal values mark rows that share a context (e.g. a document id): such rows all go to
+    train or all to test, never both. null: each text is its own group."""
+    truncation: Literal["left", "right"] = "right"
+    """Side cut from texts over the token limit: `right` keeps the start, `left` keeps the end."""
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per built-in task choices of `data.task_options.<task>`; null keeps the task's built-in default."""
+
+    negatives: str | None = None
+    """sciq only: the wrong answer is `other_answer` (another question's correct answer, drawn with the
+    answers' real frequency; default, as the mirror's train split has no distractors) or `distractors`
+    (the question's own; an error where a split lacks them). The same rule serves train and test."""
+    truncation: str | None = None
+    """`left` or `right`: the side cut from texts over the token limit (embed and finetune/lora
+    tokenisation). Defaults keep the end that decides the label: `left` (keep the end) for boolq, sciq,
+    cosmos_qa, anthropic_hh; `right` for sst2 and amazon_polarity."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,21 @@ class DataParams:
     """The mirror folder for `source: local` (hub field names, one jsonl per split)."""
     file_tasks: dict[str, FileTaskParams] = field(default_factory=dict)
     """Extra tasks from local files, by name; a name here can be listed in `tasks`."""
+    task_options: dict[str, TaskOptions] = field(default_factory=dict)
+    """Built-in task name -> its choices (wrong-answer rule, truncation side); absent: the defaults."""
+
+    def negatives(self, task: str) -> str | None:
+        """`task`'s wrong-answer rule from `task_options` (None: the task's default); for `load_task`."""
+        options = self.task_options.get(task)
+        return options.negatives if options else None
+
+    def truncation_side(self, task: str) -> Literal["left", "right"]:
+        """The side cut from `task`'s over-long texts: `task_options.<task>.truncation`, else the file
+        task's `truncation`, else the built-in default (`w2s.tasks.TASKS[task].truncation`)."""
+        from w2s.tasks import truncation_side
+
+        options = self.task_options.get(task)
+        return truncation_side(task, self.file_tasks, options.truncation if options else None)
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,16 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class TaskSizes:
+    """One task's pool sizes in `prepare.per_task`; null keeps the shared value."""
+
+    n_train: int | None = None
+    """Training rows of this task's pool (even)."""
+    n_test: int | None = None
+    """Test rows of this task's pool (even)."""
+
+
+@dataclass(frozen=True)
 class PrepareParams:
     """Section `prepare`: the pool of rows every seed draws from."""
 
@@ -76,6 +120,15 @@ class PrepareParams:
     """Test rows (even, label-balanced), the same for every seed."""
     seed: int = 0
     """Seed of the pool sampling (and of the formatters' random choices)."""
+    per_task: dict[str, TaskSizes] = field(default_factory=dict)
+    """Task name -> its own n_train / n_test, for tasks with more (or fewer) rows than the shared sizes."""
+
+    def sizes(self, task: str) -> tuple[int, int]:
+        """(n_train, n_test) of `task`: its `per_task` entry where set, else the shared sizes."""
+        own = self.per_task.get(task)
+        n_train = own.n_train if own and own.n_train is not None else self.n_train
+        n_test = own.n_test if own and own.n_test is not None else self.n_test
+        return n_train, n_test
 
 
 @dataclass(frozen=True)
@@ -421,9 +474,7 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
         raise InputError(f"seeds: need at least one seed and no repeats, got {p.seeds}")
     if not 0.0 < p.train.weak_fraction < 1.0:
         raise InputError(f"train.weak_fraction: must be in (0, 1), got {p.train.weak_fraction}")
-    for key, value in [("prepare.n_train", p.prepare.n_train), ("prepare.n_test", p.prepare.n_test)]:
-        if value <= 0 or value % 2:
-            raise InputError(f"{key}: must be a positive even number (balanced classes), got {value}")
+    check_data(p)
     if not 0.0 < p.analyze.ci_level < 1.0:
         raise InputError(f"analyze.ci_level: must be in (0, 1), got {p.analyze.ci_level}")
     if p.analyze.n_resamples < 100:
@@ -439,6 +490,37 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
                        ("embed.max_length", p.embed.max_length)]:
         if value <= 0:
             raise InputError(f"{key}: must be positive, got {value}")
+
+
+def check_data(p: Params) -> None:
+    """`data.task_options` and `data.file_tasks` name real tasks, sides and choices; `prepare` sizes are
+    positive and even. (Whether a task has the rows is checked where its data is read.)"""
+    from w2s.tasks import TASKS, TRUNCATION_SIDES
+
+    for task, options in p.data.task_options.items():
+        if task not in TASKS:
+            is_file = task in p.data.file_tasks
+            hint = f"; for file task {task!r} set data.file_tasks.{task}.truncation" if is_file else ""
+            raise InputError(f"data.task_options: unknown built-in task {task!r}; built-in: {', '.join(TASKS)}{hint}")
+        if options.truncation is not None and options.truncation not in TRUNCATION_SIDES:
+            raise InputError(f"data.task_options.{task}.truncation: unknown {options.truncation!r}; "
+                             f"allowed: {', '.join(TRUNCATION_SIDES)}")
+        allowed = TASKS[task].negatives
+        if options.negatives is not None and options.negatives not in allowed:
+            choices = ", ".join(allowed) if allowed else "none (the task has one procedure; leave it unset)"
+            raise InputError(f"data.task_options.{task}.negatives: unknown {options.negatives!r}; allowed: {choices}")
+    for name, ft in p.data.file_tasks.items():
+        if ft.group_column is not None and ft.group_column in (ft.text_column, ft.label_column):
+            raise InputError(f"data.file_tasks.{name}.group_column: {ft.group_column!r} is the text or label "
+                             "column; name a column that groups rows (e.g. a document id) or leave it null")
+    sizes = [("prepare.n_train", p.prepare.n_train), ("prepare.n_test", p.prepare.n_test)]
+    for task, own in p.prepare.per_task.items():
+        if task not in p.tasks:
+            raise InputError(f"prepare.per_task: {task!r} is not in tasks ({', '.join(p.tasks)})")
+        sizes += [(f"prepare.per_task.{task}.{key}", v) for key, v in vars(own).items() if v is not None]
+    for key, value in sizes:
+        if value <= 0 or value % 2:
+            raise InputError(f"{key}: must be a positive even number (balanced classes), got {value}")
 
 
 def check_saliency(p: Params) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from w2s.errors import InputError
 from w2s.models import POOLINGS, Pooling, pool
+from w2s.tasks import TRUNCATION_SIDES
 
 
 @dataclass(frozen=True)
@@ -37,26 +38,45 @@ class EmbedResult:
     """How many texts had more than `max_length` tokens and were truncated to it (policy: truncate, count)."""
     max_length: int
     """The token limit used, special tokens included."""
+    truncation: str = "right"
+    """The side cut from the truncated texts (`left`: their end was kept)."""
+
+
+@contextlib.contextmanager
+def _cut_from(tokenizer: PreTrainedTokenizerBase, side: str) -> Iterator[None]:
+    """The tokenizer truncates from `side` inside the block (its own setting is restored after)."""
+    if side not in TRUNCATION_SIDES:
+        raise InputError(f"truncation side {side!r} is not one of {', '.join(TRUNCATION_SIDES)}")
+    before = tokenizer.truncation_side
+    tokenizer.truncation_side = side
+    try:
+        yield
+    finally:
+        tokenizer.truncation_side = before
 
 
 def tokenize(
-    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int
+    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int, side: str = "right"
 ) -> tuple[list[list[int]], int]:
     """Token ids of every text (special tokens included, no padding), truncated to `max_length`.
 
-    Returns (ids, n_truncated). Tokenizing to `max_length + 1` tells which texts are too long without
-    tokenizing long documents in full; only those few are tokenized again with the real limit, so the
-    tokenizer's own truncation keeps trailing special tokens such as BERT's [SEP].
+    `side` is the end cut from an over-long text: `right` keeps its start, `left` keeps its end (where
+    a task's question or last response is, `w2s.tasks.truncation_side`); special tokens such as BERT's
+    [CLS] ... [SEP] stay in place either way. Returns (ids, n_truncated). Tokenizing to
+    `max_length + 1` tells which texts are too long without tokenizing long documents in full; only
+    those few are tokenized again with the real limit (the tokenizer's own truncation places the
+    special tokens).
     """
     kwargs = {"add_special_tokens": True, "return_attention_mask": False, "return_token_type_ids": False}
-    ids: list[list[int]] = tokenizer(list(texts), truncation=True, max_length=max_length + 1, **kwargs)[
-        "input_ids"
-    ]
-    too_long = [i for i, seq in enumerate(ids) if len(seq) > max_length]
-    if too_long:
-        redo = tokenizer([texts[i] for i in too_long], truncation=True, max_length=max_length, **kwargs)
-        for i, seq in zip(too_long, redo["input_ids"], strict=True):
-            ids[i] = seq
+    with _cut_from(tokenizer, side):
+        ids: list[list[int]] = tokenizer(list(texts), truncation=True, max_length=max_length + 1, **kwargs)[
+            "input_ids"
+        ]
+        too_long = [i for i, seq in enumerate(ids) if len(seq) > max_length]
+        if too_long:
+            redo = tokenizer([texts[i] for i in too_long], truncation=True, max_length=max_length, **kwargs)
+            for i, seq in zip(too_long, redo["input_ids"], strict=True):
+                ids[i] = seq
     return ids, len(too_long)
 
 
@@ -112,17 +132,19 @@ def embed_texts(
     device: str | torch.device = "cpu",
     progress: bool = True,
     desc: str = "embed",
+    truncation: str = "right",
 ) -> EmbedResult:
     """Pooled last-layer features of `texts` from a base model (no head), in input order.
 
     texts: N strings -> EmbedResult.features (N, D) float32. Texts longer than `max_length` tokens are
-    truncated and counted. On CUDA the forward runs under bf16 autocast; pooling is in float32.
+    truncated from the `truncation` side (`left` keeps their end) and counted. On CUDA the forward runs
+    under bf16 autocast; pooling is in float32.
     Deterministic on CPU: the same inputs give byte-identical features. Different batch sizes agree up
     to float rounding. Raises InputError on empty `texts`, a text with no tokens, bad sizes or pooling.
     """
     dev = torch.device(device)
     _check_args(texts, model, tokenizer, pooling, batch_size, max_length, dev)
-    ids, n_truncated = tokenize(texts, tokenizer, max_length)
+    ids, n_truncated = tokenize(texts, tokenizer, max_length, truncation)
     lengths = np.fromiter((len(seq) for seq in ids), dtype=np.int64, count=len(ids))  # (N,)
     if (lengths == 0).any():
         raise InputError(f"embed_texts: text {int(np.argmax(lengths == 0))} has no tokens (empty string?)")
@@ -145,4 +167,4 @@ def embed_texts(
             features[rows] = pooled
             bar.update(len(rows))
     assert features is not None  # texts is non-empty, so at least one batch ran
-    return EmbedResult(features=features, n_truncated=n_truncated, max_length=max_length)
+    return EmbedResult(features=features, n_truncated=n_truncated, max_length=max_length, truncation=truncation)

@@ -1,7 +1,9 @@
 """The pool of rows a task's runs share, and each seed's split of its training rows.
 
 `build_pool` turns `load_task`'s splits into one label-balanced, deduplicated table of `n_train`
-training rows and `n_test` test rows (the test rows are shared by every seed). `split_train` then
+training rows and `n_test` test rows (the test rows are shared by every seed). Rows that share a group
+(a context, a prompt, a passage: the `group` column of `load_task`) never straddle train and test, so
+a test row's context is never seen in training. `split_train` then
 divides the training rows into train_weak (ground truth for supervisors) and train_transfer (labelled
 by a supervisor) for one seed. Both are deterministic functions of their inputs and `seed`.
 """
@@ -33,14 +35,18 @@ def _who(task: str) -> str:
 
 
 def clean_split(frame: pl.DataFrame, task: str, split: str) -> pl.DataFrame:
-    """Columns text (normalised), label (Int8) of one split: rows with a null or empty text or a null
-    label dropped, then repeated texts dropped (the first occurrence is kept, whatever its label).
+    """Columns text (normalised), label (Int8), group (Utf8) of one split: rows with a null or empty text
+    or a null label dropped, then repeated texts dropped (the first occurrence is kept, whatever its
+    label). `group` is the input's group column where given and not null, else the normalised text.
     Raises InputError on missing columns, labels other than 0/1, or no rows left."""
     missing = [c for c in ("text", "label") if c not in frame.columns]
     if missing:
         raise InputError(f"{_who(task)}: split {split} lacks column {missing[0]!r}")
-    out = (frame.select(normalize_text(pl.col("text").cast(pl.Utf8)), pl.col("label"))
-           .drop_nulls().filter(pl.col("text") != ""))
+    text = normalize_text(pl.col("text").cast(pl.Utf8))
+    group = pl.col("group").cast(pl.Utf8) if "group" in frame.columns else pl.lit(None, dtype=pl.Utf8)
+    out = (frame.select(text, pl.col("label"), group.alias("group"))
+           .drop_nulls(["text", "label"]).filter(pl.col("text") != "")
+           .with_columns(pl.coalesce("group", "text").alias("group")))
     bad = out.filter(~pl.col("label").is_in([0, 1]))["label"]
     if len(bad):
         raise InputError(f"{_who(task)}: split {split} has label {bad[0]}; expected 0 or 1")
@@ -48,6 +54,12 @@ def clean_split(frame: pl.DataFrame, task: str, split: str) -> pl.DataFrame:
     if out.is_empty():
         raise InputError(f"{_who(task)}: split {split} has no rows with a non-empty text and a label")
     return out.with_columns(pl.col("label").cast(pl.Int8))
+
+
+def _outside(frame: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
+    """Rows of `frame` sharing neither a text nor a group with any row of `held`."""
+    return frame.filter(~pl.col("text").is_in(held["text"].implode())
+                        & ~pl.col("group").is_in(held["group"].implode()))
 
 
 def _ranked(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
@@ -85,11 +97,12 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     """The pool every seed of a task draws from: `n_test` test rows and `n_train` training rows.
 
     `splits` is `load_task`'s output: {"train": df, "test": df} or one of them, each with columns text,
-    label (0/1). Steps: normalise whitespace (`normalize_text`), drop empty texts and duplicate texts
-    within each split (first occurrence kept), drop training rows whose text is anywhere in the test
-    split, then draw a label-balanced `n_test` test rows (n/2 per label) and `n_train` training rows.
-    A missing split is carved from the other one: the test rows are drawn first and the training rows
-    from what is left, so the two stay disjoint. The test draw and the training draw use separate
+    label (0/1) and optionally group. Steps: normalise whitespace (`normalize_text`), drop empty texts
+    and duplicate texts within each split (first occurrence kept), drop training rows whose text or
+    group is anywhere in the test split, then draw a label-balanced `n_test` test rows (n/2 per label)
+    and `n_train` training rows. A missing split is carved from the other one: the test rows are drawn
+    first and the training rows from what is left, minus every row sharing a group with a drawn test
+    row, so no text and no group is on both sides. The test draw and the training draw use separate
     generators, so changing `n_train` never changes the test rows.
 
     Returns columns id (Int64), text (Utf8), label (Int8), part ("train" | "test"), sorted by id: test
@@ -105,17 +118,17 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     test_split = "test" if "test" in clean else "train"
     test_source = clean[test_split]
     test, rest = take_balanced(test_source, n_test, stable_rng(seed, "pool", "test"), task=task,
-                               split=test_split, what=f"n_test={n_test}")
+                               split=test_split, what=f"prepare.n_test={n_test}")
     if "train" in clean and "test" in clean:
-        train_source = clean["train"].filter(~pl.col("text").is_in(clean["test"]["text"].implode()))
-        train_split = "train"
+        train_source = _outside(clean["train"], clean["test"])
+        train_split = "train (rows whose text and group are not in the test split)"
         if train_source.is_empty():
-            raise InputError(f"{_who(task)}: split train has no rows whose text is not in the test split")
+            raise InputError(f"{_who(task)}: split train has no rows whose text or group is not in the test split")
     else:
-        train_source = rest
-        train_split = f"{test_split} (rows left after drawing the test rows)"
+        train_source = _outside(rest, test)
+        train_split = f"{test_split} (rows left after drawing the test rows and dropping their groups)"
     train, _ = take_balanced(train_source, n_train, stable_rng(seed, "pool", "train"), task=task,
-                             split=train_split, what=f"n_train={n_train}")
+                             split=train_split, what=f"prepare.n_train={n_train}")
     pool = pl.concat([test.with_columns(part=pl.lit("test")), train.with_columns(part=pl.lit("train"))])
     return pool.with_row_index("id").select(pl.col("id").cast(pl.Int64), "text", "label", "part")
 

@@ -9,6 +9,13 @@ no validation split, so their `test` split is ours.
 A formatter is `formatter(example, rng) -> (text, label) | None` (openai/weak-to-strong style): the
 generator is passed explicitly and derived from `(seed, task, split)` by a stable hash, so hub and
 local sources draw the same numbers. `None` drops the example.
+
+One procedure per task, whatever the split: a formatter never looks at which fields a split happens to
+fill (sciq's wrong answer comes from one rule, `negatives`, in train and test alike; a split that cannot
+follow the rule is an error, not a silent fallback). Every formatted row also carries a `group` (the
+shared context of rows that must not straddle train and test: cosmos_qa's context, anthropic_hh's
+prompt, boolq's passage, sciq's question) and each task names the end of its text that decides the
+label (`truncation`: the side cut when a text is longer than the token limit).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -27,6 +34,10 @@ from w2s.errors import InputError
 
 Example = Mapping[str, Any]
 Formatter = Callable[[Example, np.random.Generator], "tuple[str, int] | None"]
+TruncationSide = Literal["left", "right"]
+TRUNCATION_SIDES: tuple[str, ...] = ("left", "right")
+"""`left`: cut tokens from the start, keep the end (where the question / last response is);
+`right`: cut from the end, keep the start (the tokenizers' default)."""
 
 _VALIDATION_AS_TEST = {"train": "train", "validation": "test"}
 _TEST_AS_TEST = {"train": "train", "test": "test"}
@@ -49,39 +60,62 @@ def format_amazon_polarity(ex: Example, rng: np.random.Generator) -> tuple[str, 
 
 
 class AnswerPool:
-    """A split's distinct correct answers (first spelling of each casefolded, stripped form)."""
+    """A split's correct answers as a multiset: a wrong answer is drawn with each answer's real frequency.
+
+    Right answers appear with their frequency among the split's questions; drawing wrong answers the same
+    way makes "this answer occurs often" carry no information about the label (a uniform draw over
+    distinct answers over-shows rare answers as wrong ones). Answers are compared casefolded and stripped.
+    """
 
     def __init__(self, answers: list[str]) -> None:
-        self.index: dict[str, int] = {}
-        self.answers: list[str] = []
-        for answer in answers:
-            if self.index.setdefault(answer.strip().casefold(), len(self.answers)) == len(self.answers):
-                self.answers.append(answer)
+        keys = [a.strip().casefold() for a in answers]
+        order = sorted(range(len(answers)), key=lambda i: keys[i])  # equal answers side by side
+        self.answers: list[str] = [answers[i] for i in order]
+        self.start: dict[str, int] = {}
+        self.count: dict[str, int] = {}
+        for position, i in enumerate(order):
+            self.start.setdefault(keys[i], position)
+            self.count[keys[i]] = self.count.get(keys[i], 0) + 1
 
     def draw_other(self, answer: str, rng: np.random.Generator) -> str | None:
-        """A uniform draw among the pool's answers other than `answer`; None if there is none."""
-        own = self.index.get(answer.strip().casefold())
-        n = len(self.answers) - (own is not None)
+        """One answer drawn uniformly from the multiset minus every copy of `answer`; None if none is left."""
+        own = answer.strip().casefold()
+        skip = self.count.get(own, 0)
+        n = len(self.answers) - skip
         if n == 0:
             return None
         k = int(rng.integers(n))
-        return self.answers[k + (own is not None and k >= own)]
+        return self.answers[k + skip if skip and k >= self.start[own] else k]
 
 
-def format_sciq(ex: Example, rng: np.random.Generator, pool: AnswerPool) -> tuple[str, int] | None:
+SCIQ_NEGATIVES: tuple[str, ...] = ("other_answer", "distractors")
+"""sciq's wrong answer: another question's correct answer (drawn from the split's answers as they occur),
+or one of the question's own distractors (needs distractors in every row of every split)."""
+
+
+def _distractors(ex: Example) -> list[str]:
+    own = ex["correct_answer"].strip().casefold()
+    return [d for k in (1, 2, 3)
+            if (d := ex.get(f"distractor{k}")) and d.strip() and d.strip().casefold() != own]
+
+
+def format_sciq(ex: Example, rng: np.random.Generator, pool: AnswerPool,
+                negatives: str = "other_answer") -> tuple[str, int] | None:
     """One binary example per question: the correct answer (label 1) or a wrong one (label 0), 50/50.
 
-    The wrong answer is one of the non-empty distractor1..3 (uniformly). Where all distractors are
-    null or empty (the local mirror's train split has none), it is another question's correct answer,
-    drawn uniformly from `pool` (the split's distinct correct answers) excluding this row's own. A row
-    with no possible wrong answer is dropped when the draw asks for one.
+    `negatives="other_answer"`: the wrong answer is drawn from `pool` (the split's correct answers as a
+    multiset) minus this row's own; the row is dropped if there is none. `negatives="distractors"`: it is
+    one of the non-empty distractor1..3, uniformly (`sciq_formatter` has checked every row has one).
+    The same rule serves every split, so train and test are one task.
     """
     correct = ex["correct_answer"]
     if rng.random() < 0.5:
         return f"Question: {ex['question']}\nAnswer: {correct}", 1
-    own = correct.strip().casefold()
-    wrong = [d for k in (1, 2, 3) if (d := ex.get(f"distractor{k}")) and d.strip().casefold() != own]
-    candidate = wrong[int(rng.integers(len(wrong)))] if wrong else pool.draw_other(correct, rng)
+    if negatives == "distractors":
+        wrong = _distractors(ex)
+        candidate: str | None = wrong[int(rng.integers(len(wrong)))]
+    else:
+        candidate = pool.draw_other(correct, rng)
     return None if candidate is None else (f"Question: {ex['question']}\nAnswer: {candidate}", 0)
 
 
@@ -124,38 +158,60 @@ def format_anthropic_hh(ex: Example, rng: np.random.Generator) -> tuple[str, int
     return f"{prompt}Response A: {a}\n\nResponse B: {b}\n\nIs Response A better?", int(a_is_chosen)
 
 
-def _fixed(formatter: Formatter) -> Callable[[pl.DataFrame], Formatter]:
-    return lambda frame: formatter
+def _fixed(formatter: Formatter) -> Callable[[pl.DataFrame, str, str], Formatter]:
+    return lambda frame, variant, where: formatter
 
 
-def _sciq_formatter(frame: pl.DataFrame) -> Formatter:
-    pool = AnswerPool(frame["correct_answer"].drop_nulls().to_list())
-    return lambda ex, rng: format_sciq(ex, rng, pool)
+def sciq_formatter(frame: pl.DataFrame, negatives: str, where: str) -> Formatter:
+    """The sciq formatter of one split for the `negatives` rule; with `distractors`, a split where a row
+    has no usable distractor raises InputError (naming the param and the other choice), never falls back."""
+    if negatives not in SCIQ_NEGATIVES:
+        raise InputError(f"data.task_options.sciq.negatives: {negatives!r} is not one of {', '.join(SCIQ_NEGATIVES)}")
+    if negatives == "distractors":
+        lacking = sum(1 for ex in frame.iter_rows(named=True) if not _distractors(ex))
+        if lacking:
+            raise InputError(f"data.task_options.sciq.negatives: distractors, but {where} has {lacking} of "
+                             f"{frame.height} rows without a distractor; use other_answer")
+    pool = AnswerPool(frame["correct_answer"].to_list())
+    return lambda ex, rng: format_sciq(ex, rng, pool, negatives)
+
+
+def _hh_prompt(ex: Example) -> str:
+    """anthropic_hh's group: the dialogue before the final Assistant turn of `chosen` (the whole chosen
+    dialogue where it has no Assistant turn)."""
+    split = split_dialogue(ex["chosen"])
+    return split[0].strip() if split else ex["chosen"].strip()
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One built-in task: its hub id, local folder, required fields and formatter."""
+    """One built-in task: its hub id, local folder, required fields, formatter, groups and truncation side."""
 
     hub_id: str
     folder: str
     fields: tuple[str, ...]  # source fields that must exist; rows with a null in one are dropped
-    make_formatter: Callable[[pl.DataFrame], Formatter]  # the split's frame -> its formatter
+    make_formatter: Callable[[pl.DataFrame, str, str], Formatter]  # (split frame, variant, where) -> formatter
+    group: Callable[[Example], str] | None = None  # rows sharing it stay on one side of train/test; None: text
+    truncation: TruncationSide = "right"  # the side cut from over-long texts (the other end decides the label)
+    negatives: tuple[str, ...] = ()  # choices of data.task_options.<task>.negatives (first: default); () none
     splits: Mapping[str, str] = field(default_factory=lambda: _VALIDATION_AS_TEST)  # hub split -> ours
     hub_kwargs: Mapping[str, str] = field(default_factory=dict)
 
 
 TASKS: dict[str, TaskSpec] = {
     "sst2": TaskSpec("stanfordnlp/sst2", "sst2", ("sentence", "label"), _fixed(format_sst2)),
-    "boolq": TaskSpec("google/boolq", "boolq", ("passage", "question", "answer"), _fixed(format_boolq)),
-    "sciq": TaskSpec("allenai/sciq", "sciq", ("question", "correct_answer"), _sciq_formatter),
+    "boolq": TaskSpec("google/boolq", "boolq", ("passage", "question", "answer"), _fixed(format_boolq),
+                      group=lambda ex: ex["passage"], truncation="left"),
+    "sciq": TaskSpec("allenai/sciq", "sciq", ("question", "correct_answer"), sciq_formatter,
+                     group=lambda ex: ex["question"], truncation="left", negatives=SCIQ_NEGATIVES),
     "cosmos_qa": TaskSpec("allenai/cosmos_qa", "cosmos_qa",
                           ("context", "question", "answer0", "answer1", "answer2", "answer3", "label"),
-                          _fixed(format_cosmos_qa)),
+                          _fixed(format_cosmos_qa), group=lambda ex: ex["context"], truncation="left"),
     "anthropic_hh": TaskSpec("Anthropic/hh-rlhf", "anthropic_hh", ("chosen", "rejected"),
-                             _fixed(format_anthropic_hh), _TEST_AS_TEST, {"data_dir": "harmless-base"}),
+                             _fixed(format_anthropic_hh), group=_hh_prompt, truncation="left",
+                             splits=_TEST_AS_TEST, hub_kwargs={"data_dir": "harmless-base"}),
     "amazon_polarity": TaskSpec("fancyzhx/amazon_polarity", "amazon_polarity", ("title", "content", "label"),
-                                _fixed(format_amazon_polarity), _TEST_AS_TEST),
+                                _fixed(format_amazon_polarity), splits=_TEST_AS_TEST),
 }
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
@@ -168,6 +224,8 @@ class FileTask:
     text_column: str
     label_column: str
     positive_value: str | int | bool | None = None  # the label meaning 1, if labels are not 0/1 or bool
+    group_column: str | None = None  # rows sharing its value never straddle train and test; None: the text
+    truncation: TruncationSide = "right"  # the side cut from texts over the token limit
 
 
 def stable_rng(seed: int, *keys: str) -> np.random.Generator:
@@ -178,23 +236,33 @@ def stable_rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([seed, digest])
 
 
-def format_split(frame: pl.DataFrame, task: str, split: str, seed: int, where: str) -> pl.DataFrame:
-    """Format one raw split (hub field names) into columns text (Utf8), label (Int8), in source order.
+def format_split(frame: pl.DataFrame, task: str, split: str, seed: int, where: str,
+                 negatives: str | None = None) -> pl.DataFrame:
+    """Format one raw split (hub field names) into columns text (Utf8), label (Int8), group (Utf8), in
+    source order. `group` is the task's grouping field (the text itself for tasks without one).
 
-    Rows with a null in a required field are dropped; a missing field, a label other than 0/1 or no
-    rows left raise InputError naming `where` (the file or hub id).
+    `negatives` picks the task's wrong-answer rule (None: its default; only tasks with `negatives`
+    choices accept one). Rows with a null in a required field are dropped; a missing field, a label
+    other than 0/1 or no rows left raise InputError naming `where` (the file or hub id).
     """
     spec = TASKS[task]
     missing = [c for c in spec.fields if c not in frame.columns]
     if missing:
         raise InputError(f"task {task}: {where} lacks field {missing[0]!r} (has: {', '.join(frame.columns)})")
+    if negatives is not None and negatives not in spec.negatives:
+        allowed = ", ".join(spec.negatives) if spec.negatives else "none (the task has one procedure)"
+        raise InputError(f"data.task_options.{task}.negatives: {negatives!r} is not a choice; allowed: {allowed}")
+    variant = negatives or (spec.negatives[0] if spec.negatives else "")
     frame = frame.drop_nulls(list(spec.fields))
-    formatter, rng = spec.make_formatter(frame), stable_rng(seed, "format", task, split)
+    formatter, rng = spec.make_formatter(frame, variant, where), stable_rng(seed, "format", task, split)
+    rows = []
     try:
-        rows = [r for ex in frame.iter_rows(named=True) if (r := formatter(ex, rng)) is not None]
+        for ex in frame.iter_rows(named=True):
+            if (r := formatter(ex, rng)) is not None:
+                rows.append((*r, spec.group(ex) if spec.group else r[0]))
     except InputError as e:  # a formatter names the bad value; add where it is
         raise InputError(f"task {task}: {where}: {e}") from e
-    out = pl.DataFrame(rows, schema={"text": pl.Utf8, "label": pl.Int64}, orient="row")
+    out = pl.DataFrame(rows, schema={"text": pl.Utf8, "label": pl.Int64, "group": pl.Utf8}, orient="row")
     bad = out.filter(~pl.col("label").is_in([0, 1]))["label"]
     if len(bad):
         raise InputError(f"task {task}: {where} has label {bad[0]} in split {split}; expected 0 or 1")
@@ -309,10 +377,12 @@ def _binary_labels(column: pl.Series, where: str, positive: str | int | bool | N
 
 
 def load_file_task(name: str, task: FileTask) -> pl.DataFrame:
-    """A user's file task as columns text (Utf8), label (Int8), in file order.
+    """A user's file task as columns text (Utf8), label (Int8), group (Utf8), in file order.
 
-    Rows with a null label are dropped; a null text in a labelled row, a missing or non-text column,
-    an empty file or a non-binary label column raise InputError naming the path and column.
+    `group` is `group_column` as text (the text itself where the column is unset or null). Rows with a
+    null label are dropped; a group_column the file lacks raises InputError naming the param key; a
+    null text in a labelled row, a missing or non-text column, an empty file or a non-binary label
+    column raise InputError naming the path and column.
     """
     path, (text, label) = Path(task.path), (task.text_column, task.label_column)
     frame = read_table(path)
@@ -320,7 +390,12 @@ def load_file_task(name: str, task: FileTask) -> pl.DataFrame:
     for column in (text, label):
         if column not in frame.columns:
             raise InputError(f"task {name}: {path} has no column {column!r} (has: {has})")
-    frame = frame.select(pl.col(text).alias("text"), pl.col(label).alias("label")).with_row_index("row")
+    if task.group_column is not None and task.group_column not in frame.columns:
+        raise InputError(f"data.file_tasks.{name}.group_column: {path} has no column {task.group_column!r} "
+                         f"(has: {has})")
+    group = pl.col(task.group_column).cast(pl.Utf8) if task.group_column else pl.col(text)
+    frame = frame.select(pl.col(text).alias("text"), pl.col(label).alias("label"),
+                         group.alias("group")).with_row_index("row")
     frame = frame.drop_nulls("label")
     if frame.is_empty():
         raise InputError(f"task {name}: {path} has no rows with a label in column {label!r}")
@@ -331,19 +406,23 @@ def load_file_task(name: str, task: FileTask) -> pl.DataFrame:
     if frame["text"].dtype != pl.Utf8:
         raise InputError(f"task {name}: {path} column {text!r} holds {frame['text'].dtype}, not text")
     where = f"task {name}: {path} column {label!r}"
-    return frame.select("text", label=_binary_labels(frame["label"], where, task.positive_value))
+    labels = _binary_labels(frame["label"], where, task.positive_value)
+    return frame.select("text", label=labels, group=pl.coalesce("group", "text"))
 
 
 def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
-              file_tasks: Mapping[str, FileTask] | None = None) -> dict[str, pl.DataFrame]:
+              file_tasks: Mapping[str, FileTask] | None = None, negatives: str | None = None,
+              ) -> dict[str, pl.DataFrame]:
     """Load and format one task.
 
     Returns {"train": df, "test": df}, or only the splits that exist (a local mirror with only a
-    validation file gives {"test": df}); each df has exactly columns text (Utf8) and label (Int8, 0/1),
-    in source order, not deduplicated or balanced yet. `source` is "hub" or "local"; `local_dir` is
-    required for "local". A name in `file_tasks` is loaded from its file (whatever the source) and
-    returned as {"train": df}: the caller carves the test split. The formatters' generators depend on
-    (seed, task, split) only, so the same data gives the same rows from either source.
+    validation file gives {"test": df}); each df has exactly columns text (Utf8), label (Int8, 0/1) and
+    group (Utf8, see `format_split`), in source order, not deduplicated or balanced yet. `source` is
+    "hub" or "local"; `local_dir` is required for "local". A name in `file_tasks` is loaded from its
+    file (whatever the source) and returned as {"train": df}: the caller carves the test split.
+    `negatives` is the task's wrong-answer rule (`data.task_options.<task>.negatives`; None: the
+    default), applied alike to every split. The formatters' generators depend on (seed, task, split)
+    only, so the same data gives the same rows from either source.
     """
     file_tasks = file_tasks or {}
     if name in file_tasks:
@@ -360,4 +439,17 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     if not raw:
         wanted = ", ".join(TASKS[name].splits)
         raise InputError(f"task {name}: the {source} source has none of the splits {wanted}")
-    return {split: format_split(frame, name, split, seed, where) for split, (frame, where) in raw.items()}
+    return {split: format_split(frame, name, split, seed, where, negatives)
+            for split, (frame, where) in raw.items()}
+
+
+def truncation_side(name: str, file_tasks: Mapping[str, Any] | None = None,
+                    override: str | None = None) -> TruncationSide:
+    """The side cut from `name`'s over-long texts: `override` (data.task_options.<task>.truncation) if
+    set, else the file task's `truncation`, else the built-in task's default (`TaskSpec.truncation`)."""
+    file_tasks = file_tasks or {}
+    side = override or (file_tasks[name].truncation if name in file_tasks else
+                        TASKS[name].truncation if name in TASKS else None)
+    if side not in TRUNCATION_SIDES:
+        raise InputError(f"truncation side of task {name!r}: {side!r} is not one of {', '.join(TRUNCATION_SIDES)}")
+    return side  # type: ignore[return-value]

@@ -85,8 +85,10 @@ def pad_id_of(tokenizer: PreTrainedTokenizerBase) -> int:
     return 0
 
 
-def tokenize_rows(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int) -> TextRows:
-    """Tokenize every text once (the fast tokenizer works on the whole list), truncating to `max_length`.
+def tokenize_rows(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int,
+                  truncation: str = "right") -> TextRows:
+    """Tokenize every text once (the fast tokenizer works on the whole list), truncating to `max_length`
+    from the `truncation` side (`left` keeps a text's end: the task's `data.truncation_side`).
 
     Raises InputError on an empty list, a non-positive `max_length`, or a text without tokens.
     """
@@ -96,7 +98,7 @@ def tokenize_rows(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_
         raise InputError("tokenize_rows: texts must be a non-empty sequence of strings")
     if max_length <= tokenizer.num_special_tokens_to_add():
         raise InputError(f"train.max_length: {max_length} leaves no room beside the special tokens")
-    ids, n_truncated = tokenize(list(texts), tokenizer, max_length)
+    ids, n_truncated = tokenize(list(texts), tokenizer, max_length, truncation)
     empty = [i for i, s in enumerate(ids) if len(s) == 0]
     if empty:
         raise InputError(f"tokenize_rows: text {empty[0]} has no tokens (empty string?)")

@@ -9,6 +9,7 @@ the tokenizer itself.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,16 +102,21 @@ def test_texts_longer_than_the_context_are_truncated_and_counted(lab: Path) -> N
     with safe_open(str(lab / "data/features/sst2/minilm_l3.safetensors"), "np") as f:
         meta = f.metadata()
         assert meta["n_truncated"] == str(expected) and meta["max_length"] == str(limit)
+        assert meta["task"] == "sst2" and meta["model"] == "minilm_l3"
         assert f.get_tensor("features").shape[0] == len(texts)
         assert np.isfinite(f.get_tensor("features")).all()
+    metric = json.loads((lab / "metrics/truncation/sst2/minilm_l3.json").read_text())
+    assert metric == {"task": "sst2", "model": "minilm_l3", "max_length": limit, "n_rows": len(texts),
+                      "n_truncated": expected, "share_truncated": expected / len(texts)}
     print(f"embed.max_length={limit}: {expected} of {len(texts)} sst2 texts truncated")
 
 
 def test_max_length_beyond_the_model_is_refused(lab: Path) -> None:
     edit(lab, lambda p: p["embed"].update(max_length=100_000))
     before = files(lab)
-    done = run(lab, sys.executable, "stages/embed.py", "--model", "minilm_l3", "--pool", "data/prepared/sst2.parquet",
-               "--out", "data/features/sst2/minilm_l3.safetensors", check=False)
+    done = run(lab, sys.executable, "stages/embed.py", "--task", "sst2", "--model", "minilm_l3",
+               "--pool", "data/prepared/sst2.parquet", "--out", "data/features/sst2/minilm_l3.safetensors",
+               "--metrics", "metrics/truncation/sst2/minilm_l3.json", check=False)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1, done.stderr
     assert "max_length 100000" in errors[0] and "512 positions" in errors[0], errors[0]
