@@ -30,15 +30,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise InputError(f"--task: {args.task!r} is not in tasks ({', '.join(params.tasks)})")
     cli.deterministic()
     hub_id = params.hub_id(args.model)
-    emb = embed_pool(read_parquet(args.pool), hub_id, params)
+    emb = embed_pool(read_parquet(args.pool), hub_id, params, args.task)
     n_rows, max_length = int(emb.features.shape[0]), params.embed.max_length
     meta = {"hub_id": hub_id, "model": args.model, "task": args.task, "pooling": emb.pooling,
-            "n_truncated": str(emb.n_truncated), "max_length": str(max_length)}
+            "n_truncated": str(emb.n_truncated), "max_length": str(max_length), "truncation": emb.truncation}
     write_features(args.out, emb.ids, emb.features, meta)
-    write_json({"task": args.task, "model": args.model, "max_length": max_length, "n_rows": n_rows,
+    write_json({"task": args.task, "model": args.model, "max_length": max_length, "truncation": emb.truncation,
+                "n_rows": n_rows,
                 "n_truncated": emb.n_truncated, "share_truncated": emb.n_truncated / n_rows}, args.metrics)
     print(f"embed {args.task} {args.model}: {n_rows} rows x {emb.features.shape[1]} dims, "
-          f"pooling={emb.pooling}, truncated to {max_length} tokens: {emb.n_truncated}")
+          f"pooling={emb.pooling}, truncated to {max_length} tokens (from the {emb.truncation}): {emb.n_truncated}")
 
 
 if __name__ == "__main__":

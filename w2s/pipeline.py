@@ -58,9 +58,9 @@ def prepare_task(params: Params, task: str) -> pl.DataFrame:
     """The task's pool: columns id, text, label, part ("train" | "test")."""
     file_tasks = {name: FileTask(**vars(ft)) for name, ft in params.data.file_tasks.items()}
     splits = load_task(task, source=params.data.source, local_dir=params.data.local_dir,
-                       seed=params.prepare.seed, file_tasks=file_tasks)
-    return build_pool(splits, n_train=params.prepare.n_train, n_test=params.prepare.n_test,
-                      seed=params.prepare.seed, task=task)
+                       seed=params.prepare.seed, file_tasks=file_tasks, negatives=params.data.negatives(task))
+    n_train, n_test = params.prepare.sizes(task)
+    return build_pool(splits, n_train=n_train, n_test=n_test, seed=params.prepare.seed, task=task)
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,25 @@ class Embedding:
     features: np.ndarray  # (N, D) float32
     n_truncated: int
     pooling: str
+    truncation: str = "right"  # the side texts over embed.max_length were cut on
 
 
-def embed_pool(pool: pl.DataFrame, hub_id: str, params: Params, progress: bool = True) -> Embedding:
-    """Frozen features of every pool row, so no seed or method ever recomputes them."""
+def embed_pool(pool: pl.DataFrame, hub_id: str, params: Params, task: str | None = None,
+               progress: bool = True) -> Embedding:
+    """Frozen features of every pool row, so no seed or method ever recomputes them. Texts longer than
+    `embed.max_length` tokens are cut on the task's truncation side (`data.task_options`: `left` keeps
+    the end, where the question or the second response sits; no task: `right`)."""
     from w2s.features import embed_texts
     from w2s.models import load_backbone, resolve_pooling
 
     e = params.embed
     model, tokenizer = load_backbone(hub_id, device=e.device)
     pooling = resolve_pooling(model.config, e.pooling)
+    side = params.data.truncation_side(task) if task else "right"
     result = embed_texts(pool["text"].to_list(), model, tokenizer, pooling=pooling, batch_size=e.batch_size,
-                         max_length=e.max_length, device=e.device, progress=progress, desc=f"embed {hub_id}")
-    return Embedding(pool["id"].to_numpy(), result.features, result.n_truncated, pooling)
+                         max_length=e.max_length, device=e.device, progress=progress, desc=f"embed {hub_id}",
+                         truncation=side)
+    return Embedding(pool["id"].to_numpy(), result.features, result.n_truncated, pooling, side)
 
 
 @dataclass(frozen=True)

@@ -98,15 +98,16 @@ def test_texts_longer_than_the_context_are_truncated_and_counted(lab: Path) -> N
     tokenizer = AutoTokenizer.from_pretrained("sentence-transformers/paraphrase-MiniLM-L3-v2")
     expected = int(sum(len(ids) > limit for ids in tokenizer(texts)["input_ids"]))
     assert 0 < expected < len(texts)
-    assert f"truncated to {limit} tokens: {expected}" in out, out
+    assert f"truncated to {limit} tokens (from the right): {expected}" in out, out  # sst2: cut from the right
     with safe_open(str(lab / "data/features/sst2/minilm_l3.safetensors"), "np") as f:
         meta = f.metadata()
         assert meta["n_truncated"] == str(expected) and meta["max_length"] == str(limit)
-        assert meta["task"] == "sst2" and meta["model"] == "minilm_l3"
+        assert meta["task"] == "sst2" and meta["model"] == "minilm_l3" and meta["truncation"] == "right"
         assert f.get_tensor("features").shape[0] == len(texts)
         assert np.isfinite(f.get_tensor("features")).all()
     metric = json.loads((lab / "metrics/truncation/sst2/minilm_l3.json").read_text())
-    assert metric == {"task": "sst2", "model": "minilm_l3", "max_length": limit, "n_rows": len(texts),
+    assert metric == {"task": "sst2", "model": "minilm_l3", "max_length": limit, "truncation": "right",
+                      "n_rows": len(texts),
                       "n_truncated": expected, "share_truncated": expected / len(texts)}
     print(f"embed.max_length={limit}: {expected} of {len(texts)} sst2 texts truncated")
 
