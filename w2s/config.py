@@ -10,6 +10,7 @@ here too, so a stage never starts on a params file that cannot work.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -140,6 +141,21 @@ class TrainParams:
     """Weak-to-strong runs: share of train_transfer held out of the student's training (seeded); its weak
     labels are scored at every eval point (`val_weak_agreement` in history.json) so the `overfitting`
     stage can early-stop without ground truth. 0: no hold-out."""
+    probe_c: float | Literal["cv"] = "cv"
+    """probe mode: inverse L2 strength C of every probe (scikit-learn's C: the objective is the mean soft
+    cross-entropy + ‖w‖²/(2·C·n) on standardised features, bias unpenalised). `cv`: chosen per run from
+    `probe_c_grid` by `probe_cv_folds`-fold cross-validation on that run's own training labels (ground
+    truth for gt runs, weak labels for students; never test rows)."""
+    probe_c_grid: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03])
+    """probe mode, `probe_c: cv`: the Cs cross-validation chooses from."""
+    probe_cv_folds: int = 5
+    """probe mode, `probe_c: cv`: folds (stratified on the hard training labels; each class needs at
+    least this many rows)."""
+    probe_tol: float = 1e-6
+    """probe mode: a fit has converged when the L2 norm of its objective's gradient is at most this
+    (L-BFGS stops there; the stepwise losses report it). summary.json says whether it did."""
+    probe_max_iter: int = 2000
+    """probe mode: L-BFGS iteration limit (a fit that hits it is reported as not converged)."""
 
 
 @dataclass(frozen=True)
@@ -487,6 +503,16 @@ def check_train(t: TrainParams) -> None:
         raise InputError(f"train.lora_alpha: must be positive, got {t.lora_alpha}")
     if t.lr <= 0:
         raise InputError(f"train.lr: must be positive, got {t.lr}")
+    if t.probe_c != "cv" and not (isinstance(t.probe_c, int | float) and not isinstance(t.probe_c, bool)
+                                  and math.isfinite(t.probe_c) and t.probe_c > 0):
+        raise InputError(f"train.probe_c: must be a positive number or 'cv', got {t.probe_c!r}")
+    if t.probe_c == "cv":
+        from w2s.probe import check_grid
+
+        check_grid(t.probe_c_grid, t.probe_cv_folds)
+    if not (math.isfinite(t.probe_tol) and t.probe_tol > 0) or t.probe_max_iter < 1:
+        raise InputError(f"train.probe_tol and train.probe_max_iter: must be positive, got {t.probe_tol} and "
+                         f"{t.probe_max_iter}")
     if t.device != "auto":
         try:
             import torch
