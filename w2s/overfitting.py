@@ -40,10 +40,10 @@ RUN_KEYS = ["kind", "task", "model", "weak", "strong", "method", "seed"]
 VAL_KEY = "val_weak_agreement"
 METRICS = {
     "final_accuracy": "test accuracy of the final model (the stored predictions)",
-    "best_accuracy": "highest test accuracy along training (peeks at ground truth: an upper bound)",
-    "best_step": "step of best_accuracy (first one on ties)",
+    "best_test_accuracy_peek": "highest test accuracy along training (peeks at test labels: an upper bound)",
+    "best_step": "step of best_test_accuracy_peek (first one on ties)",
     "final_step": "steps of the whole run",
-    "overfit_drop": "best_accuracy - final_accuracy (>= 0)",
+    "overfit_drop": "best_test_accuracy_peek - final_accuracy (>= 0)",
     "early_stop_step": "step with the highest agreement with held-out weak labels (first on ties)",
     "early_stop_accuracy": "test accuracy at early_stop_step",
     "pgr_final": "PGR of the final student (w2s runs)",
@@ -121,7 +121,7 @@ def overfitting_table(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, An
     rows: list[dict[str, Any]] = []
     for key, s in summaries:
         values: dict[str, tuple[float | None, str | None]] = {
-            "final_accuracy": (s.final_accuracy, None), "best_accuracy": (s.best_accuracy, None),
+            "final_accuracy": (s.final_accuracy, None), "best_test_accuracy_peek": (s.best_accuracy, None),
             "best_step": (float(s.best_step), None), "final_step": (float(s.final_step), None),
             "overfit_drop": (s.overfit_drop, None)}
         no_val = "the run recorded no held-out weak agreement (train.weak_holdout = 0?)"
@@ -178,7 +178,7 @@ def overfitting_metrics(table: pl.DataFrame) -> dict[str, float | None]:
     """Flat DVC metrics, mean over seeds: `<task>/<run label>/<metric>` for the accuracy and PGR
     metrics (the step counts stay in the table). Seeds where a value is undefined (null) are left out
     of its mean, as `analyze` does for PGR; with none left the mean is null."""
-    keep = ["final_accuracy", "best_accuracy", "overfit_drop", "early_stop_accuracy", "pgr_final", "pgr_best",
+    keep = ["final_accuracy", "best_test_accuracy_peek", "overfit_drop", "early_stop_accuracy", "pgr_final", "pgr_best",
             "pgr_early_stop"]
     sub = table.filter(pl.col("metric").is_in(keep))
     means = sub.group_by("kind", "task", "model", "weak", "strong", "method", "metric").agg(pl.col("value").mean())
