@@ -122,6 +122,17 @@ def test_text_modes_learn_a_toy_task(mode: str, kind: str) -> None:
     assert result.steps == 4 * 10 and result.history[-1].step == 40  # 160 rows / 16 = 10 steps per epoch
 
 
+def test_train_loss_is_the_loss_over_every_training_row() -> None:
+    """FitResult.train_loss (summary.json's train_loss) is the mean loss over all training rows after training,
+    not the last step's batch (`final_loss`; 160 rows in 16s: the last step saw 16 of them)."""
+    model, result, _, _ = run_text("finetune", epochs=1)
+    rows, y = toy_rows(160, 0)
+    p1 = torch.from_numpy(predict(model, rows, 32)).double()
+    expected = float(torch.nn.functional.binary_cross_entropy(p1, y.double()))
+    assert result.train_loss == pytest.approx(expected, rel=1e-4)
+    assert result.n_train == 160 and result.converged is None and result.optimizer == "adamw"
+
+
 def test_finetune_is_deterministic_with_dropout() -> None:
     _, _, a, _ = run_text("finetune", dropout=0.1, seed=3)
     _, _, b, _ = run_text("finetune", dropout=0.1, seed=3)
