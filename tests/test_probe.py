@@ -124,9 +124,12 @@ def test_select_c_scores_every_c_and_breaks_ties_towards_regularisation() -> Non
     assert set(chosen.scores) == {0.001, 0.01, 1.0} and chosen.c == max(chosen.scores, key=chosen.scores.__getitem__)
     again = select_c(x, t, [0.001, 0.01, 1.0], folds=4, seed=0)
     assert again == chosen
-    # a grid of equal Cs ties everywhere: the first (smallest) wins
-    tied = select_c(x, t, [0.5, 0.5], folds=3, seed=0, scoring="accuracy")
-    assert tied.c == 0.5
+    # well-separated classes: every C of the grid scores a held-out accuracy of 1, and the smallest C wins
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 2
+    sep = rng.standard_normal((60, 3)) + 6.0 * labels[:, None]
+    tied = select_c(sep, labels.astype(float), [10.0, 1.0, 3.0], folds=3, seed=0, scoring="accuracy")
+    assert set(tied.scores.values()) == {1.0} and tied.c == 1.0
 
 
 def test_a_fold_without_both_classes_is_refused_with_the_counts() -> None:
