@@ -193,6 +193,8 @@ def test_a_fixed_c_is_used_as_given(lab: dict[str, Any]) -> None:
     p = make_params(probe_c=0.02)
     run = train_ground_truth(lab["pool"], lab["features"]["mpnet"], p, "sst2", "mpnet", 0)
     assert run.summary()["probe_c"] == 0.02 and "probe_c_cv" not in run.summary()
+    again = train_ground_truth(lab["pool"], lab["features"]["mpnet"], p, "sst2", "mpnet", 0)
+    assert again.summary() == run.summary()  # summary.json is byte-stable: no wall time in it
 
 
 def test_student_c_never_reads_ground_truth_or_test_labels(lab: dict[str, Any]) -> None:

@@ -99,9 +99,10 @@ class RunResult:
         """summary.json: test accuracy and AUROC of the final model; how the fit ended (`train_loss` over all
         training rows, `train_objective` = train_loss + the L2 penalty for probes, `grad_norm`,
         `converged`: null where no convergence test exists (finetune/lora: the step budget is the
-        regulariser), `optimizer`, `steps`, `train_rows`, `fit_seconds`); probes: `probe_c` and, when cross-validated,
+        regulariser), `optimizer`, `steps`, `train_rows`); probes: `probe_c` and, when cross-validated,
         `probe_c_cv` (C -> mean held-out score). `best_test_accuracy_peek`: the highest test accuracy
-        along the curve, which reads test labels: an upper bound for analysis, never a result."""
+        along the curve, which reads test labels: an upper bound for analysis, never a result. The fit's
+        wall time is not here (it would make the output differ between identical runs): `fit_line`."""
         test = self.predictions.filter(pl.col("part") == "test")
         p1, labels = test["p1"].to_numpy(), test["label"].to_numpy()
         curve = [pt.accuracy for pt in self.fit.history]
@@ -110,8 +111,16 @@ class RunResult:
                 "best_test_accuracy_peek": max(curve) if curve else float("nan"), "train_loss": f.train_loss,
                 "train_objective": f.objective if f.objective is not None else f.train_loss,
                 "grad_norm": f.grad_norm, "converged": f.converged, "optimizer": f.optimizer,
-                "probe_c": f.probe_c, "fit_seconds": f.seconds, "train_rows": f.n_train,
+                "probe_c": f.probe_c, "train_rows": f.n_train,
                 **({} if f.probe_c_cv is None else {"probe_c_cv": {f"{c:g}": v for c, v in f.probe_c_cv.items()}})}
+
+    def fit_line(self) -> str:
+        """How the fit ended, for the stage's log: wall time, C, convergence."""
+        f = self.fit
+        c = "" if f.probe_c is None else f", C {f.probe_c:g}" + (" (cv)" if f.probe_c_cv is not None else "")
+        state = {True: "converged", False: "NOT converged", None: "no convergence test"}[f.converged]
+        grad = "" if f.grad_norm is None else f", gradient norm {f.grad_norm:.1e}"
+        return f"fit {f.seconds or 0.0:.2f} s, {f.optimizer}, {f.steps} steps{c}, {state}{grad}"
 
     def history(self) -> list[dict[str, float]]:
         return [{"step": pt.step, "epoch": pt.epoch, "accuracy": pt.accuracy}
