@@ -291,7 +291,8 @@ def test_logconf_rate_is_the_mean_soft_label() -> None:
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("probe_c", 0, "train.probe_c: must be a positive number or 'cv', got 0.0"),
     ("probe_c", -1.0, "train.probe_c: must be a positive number or 'cv', got -1.0"),
-    ("probe_c", "strong", "train.probe_c: expected"),
+    ("probe_c", "strong", "train.probe_c: must be a positive number or 'cv', got 'strong'"),
+    ("probe_c", "1e-2", "got '1e-2' (YAML reads 1e-2 as text: write 0.01 or 1.0e-2)"),
     ("probe_c_grid", [], "train.probe_c_grid: empty"),
     ("probe_c_grid", [0.01, 0.0], "train.probe_c_grid: every C must be a positive number, got 0.0"),
     ("probe_cv_folds", 1, "train.probe_cv_folds: must be an integer >= 2, got 1"),
