@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not is_main_process():  # under `accelerate launch`, rank 0 writes
         return
     write_run(run, args.out)
-    print(f"train_gt {args.task}/{args.model}/seed{args.seed}: test accuracy {run.summary()['accuracy']:.3f}")
+    print(f"train_gt {args.task}/{args.model}/seed{args.seed}: test accuracy {run.summary()['accuracy']:.3f}; "
+          f"{run.fit_line()}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     write_run(run, args.out)
     print(f"train_w2s {args.task}/{pair.name}/{args.method}/seed{args.seed}: "
-          f"test accuracy {run.summary()['accuracy']:.3f}")
+          f"test accuracy {run.summary()['accuracy']:.3f}; {run.fit_line()}")
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def overfitting() -> pl.DataFrame:
             for method in METHODS:
                 for seed in SEEDS:
                     for metric, value in (("pgr_final", 0.5), ("pgr_best", 0.7), ("pgr_early_stop", 0.6),
-                                          ("final_accuracy", 0.775), ("best_accuracy", 0.8)):
+                                          ("final_accuracy", 0.775), ("best_test_accuracy_peek", 0.8)):
                         rows.append({"kind": "w2s", "task": task, "model": None, "weak": w, "strong": s,
                                      "method": method, "seed": seed, "metric": metric, "value": value, "reason": None})
     return pl.DataFrame(rows)

@@ -209,6 +209,14 @@ def test_corrupted_weak_labels_are_refused(lab: Path, value: float) -> None:
     assert not (lab / W2S_OUT).exists()
 
 
+def test_a_cv_fold_without_both_classes_is_refused(lab: Path) -> None:
+    """train.probe_c cv stratifies 5 folds on the weak labels: 3 positive weak labels of 20 cannot fill them."""
+    p1 = [0.8 if i < 3 else 0.2 for i in range(20)]
+    refused(lab, *supervisor_run(lab, p1), needles=("sst2/minilm_l3-to-minilm_l6/xent/seed0", "train.probe_c cv",
+                                                    "5 folds need at least 5 rows of each class", "positive"))
+    assert not (lab / W2S_OUT).exists()
+
+
 def test_method_not_in_params(lab: Path) -> None:
     cmd = list(supervisor_run(lab, soft_labels()))
     cmd[cmd.index("xent")] = "kl"

@@ -59,6 +59,7 @@ def test_pgr_of_final_best_and_early_stopped_student() -> None:
     assert w2s["pgr_best"] == pytest.approx((0.9 - 0.6) / 0.4)
     assert w2s["pgr_early_stop"] == pytest.approx((0.8 - 0.6) / 0.4)
     assert w2s["early_stop_step"] == 30 and w2s["best_step"] == 20
+    assert w2s["best_test_accuracy_peek"] == pytest.approx(0.9) and "best_accuracy" not in w2s  # named as a peek
     gt = table.filter(table["kind"] == "gt")
     assert "pgr_final" not in gt["metric"].to_list()
     assert table.columns == ["kind", "task", "model", "weak", "strong", "method", "seed", "metric", "value", "reason"]

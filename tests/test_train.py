@@ -33,7 +33,8 @@ def test_learns_a_separable_problem() -> None:
     _, labels = blobs(100, 1)
     assert ((p1 > 0.5) == labels.numpy().astype(bool)).mean() > 0.8
     steps = [pt.step for pt in history]
-    assert steps == sorted(steps) and steps[-1] == 5 * 7  # 200 rows / 32 = 7 steps per epoch
+    # 200 rows / 32 = 6 full steps + 8 rows, which join the 6th step (under half a batch): 6 steps per epoch
+    assert steps == sorted(steps) and steps[-1] == 5 * 6
     assert all(s % 7 == 0 for s in steps[:-1])
 
 
@@ -119,6 +120,17 @@ def test_text_modes_learn_a_toy_task(mode: str, kind: str) -> None:
     assert result.final_loss < 0.5 * math.log(2)  # chance is log 2 = 0.69
     assert ((p1 > 0.5) == labels).mean() >= 0.9
     assert result.steps == 4 * 10 and result.history[-1].step == 40  # 160 rows / 16 = 10 steps per epoch
+
+
+def test_train_loss_is_the_loss_over_every_training_row() -> None:
+    """FitResult.train_loss (summary.json's train_loss) is the mean loss over all training rows after training,
+    not the last step's batch (`final_loss`; 160 rows in 16s: the last step saw 16 of them)."""
+    model, result, _, _ = run_text("finetune", epochs=1)
+    rows, y = toy_rows(160, 0)
+    p1 = torch.from_numpy(predict(model, rows, 32)).double()
+    expected = float(torch.nn.functional.binary_cross_entropy(p1, y.double()))
+    assert result.train_loss == pytest.approx(expected, rel=1e-4)
+    assert result.n_train == 160 and result.converged is None and result.optimizer == "adamw"
 
 
 def test_finetune_is_deterministic_with_dropout() -> None:

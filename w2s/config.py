@@ -156,16 +156,18 @@ class TrainParams:
     weak_fraction: float = 0.5
     """Share of the pool's training rows that go to train_weak (the rest: train_transfer)."""
     epochs: int = 20
-    """Passes over the training rows."""
+    """Passes over the training rows. finetune/lora: the step budget, their regulariser. probe: the budget of
+    the stepwise losses (logconf, product, entropy) only; xent/kl and gt probes are fitted to convergence."""
     batch_size: int = 64
     """Rows per forward pass (micro-batch); also the batch over which logconf picks its threshold. An
     optimizer step sees batch_size x grad_accum rows."""
     lr: float = 1e-3
-    """Adam learning rate."""
+    """Adam learning rate (finetune/lora, and the stepwise probe losses)."""
     weight_decay: float = 0.0
-    """AdamW weight decay."""
+    """AdamW weight decay (finetune/lora; probes use the explicit L2 penalty of `probe_c` instead)."""
     eval_every: int = 10
-    """Evaluate test accuracy every this many steps (the accuracy-along-training curve)."""
+    """Evaluate test accuracy every this many steps (probe L-BFGS fits: iterations), for the accuracy-along-
+    training curve; it never influences training."""
     schedule: Literal["constant", "cosine"] = "constant"
     """Learning rate after the warm-up: `constant`, or `cosine` decay to 0 at the last step."""
     warmup_frac: float = 0.0
@@ -194,6 +196,21 @@ class TrainParams:
     """Weak-to-strong runs: share of train_transfer held out of the student's training (seeded); its weak
     labels are scored at every eval point (`val_weak_agreement` in history.json) so the `overfitting`
     stage can early-stop without ground truth. 0: no hold-out."""
+    probe_c: float | str = "cv"
+    """probe mode: inverse L2 strength C of every probe (scikit-learn's C: the objective is the mean soft
+    cross-entropy + ‖w‖²/(2·C·n) on standardised features, bias unpenalised). `cv`: chosen per run from
+    `probe_c_grid` by `probe_cv_folds`-fold cross-validation on that run's own training labels (ground
+    truth for gt runs, weak labels for students; never test rows)."""
+    probe_c_grid: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03])
+    """probe mode, `probe_c: cv`: the Cs cross-validation chooses from."""
+    probe_cv_folds: int = 5
+    """probe mode, `probe_c: cv`: folds (stratified on the hard training labels; each class needs at
+    least this many rows)."""
+    probe_tol: float = 1e-6
+    """probe mode: a fit has converged when the L2 norm of its objective's gradient is at most this
+    (L-BFGS stops there; the stepwise losses report it). summary.json says whether it did."""
+    probe_max_iter: int = 2000
+    """probe mode: L-BFGS iteration limit (a fit that hits it is reported as not converged)."""
 
 
 @dataclass(frozen=True)
@@ -586,6 +603,23 @@ def check_train(t: TrainParams) -> None:
         raise InputError(f"train.lora_alpha: must be positive, got {t.lora_alpha}")
     if t.lr <= 0:
         raise InputError(f"train.lr: must be positive, got {t.lr}")
+    if t.probe_c != "cv" and not (isinstance(t.probe_c, int | float) and not isinstance(t.probe_c, bool)
+                                  and math.isfinite(t.probe_c) and t.probe_c > 0):
+        hint = ""
+        if isinstance(t.probe_c, str):
+            try:
+                float(t.probe_c)
+                hint = " (YAML reads 1e-2 as text: write 0.01 or 1.0e-2)"
+            except ValueError:
+                pass
+        raise InputError(f"train.probe_c: must be a positive number or 'cv', got {t.probe_c!r}{hint}")
+    if t.probe_c == "cv":
+        from w2s.probe import check_grid
+
+        check_grid(t.probe_c_grid, t.probe_cv_folds)
+    if not (math.isfinite(t.probe_tol) and t.probe_tol > 0) or t.probe_max_iter < 1:
+        raise InputError(f"train.probe_tol and train.probe_max_iter: must be positive, got {t.probe_tol} and "
+                         f"{t.probe_max_iter}")
     if t.device != "auto":
         try:
             import torch

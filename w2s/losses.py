@@ -28,8 +28,12 @@ Where we differ from the official code (openai/weak-to-strong, `logconf_loss_fn`
   same ramp under `losses.entropy`), defaults 0.75 and 0.2.
 - **Logits.** There, 2-class logits and a softmax; here one logit (the 2-class softmax of [0, z] is
   sigmoid(z)), which changes nothing numerically but halves the head.
-- **Threshold.** Both harden at the per-batch quantile matching the weak positive rate; we break ties
-  by index so that exactly round(rate·B) examples become positive (`harden`).
+- **Threshold.** Both harden at the per-batch quantile matching the weak positive rate, defined as the
+  official code does: the *mean of the soft weak labels* in the batch (not the share above 0.5, which
+  we used before issue 12: with hesitant weak labels the two differ, e.g. 0.5 vs 0.475 on
+  [0.8, 0.1, 0.3, 0.7]). We break ties by index so that exactly round(rate·B) examples become
+  positive (`harden`). Tiny last batches are merged by the trainer (`w2s.train.merge_tiny_batches`),
+  so no rate is estimated from a handful of rows.
 - **Targets are detached** in every loss that builds a target from the student (logconf, product),
   as in the official code: the student is pulled towards its own hardened/sharpened belief, not
   allowed to move the target.
@@ -169,8 +173,8 @@ def logconf(logits: Tensor, weak: Tensor, progress: float, *, alpha_max: float =
             warmup_frac: float = 0.2) -> Tensor:
     """Auxiliary confidence loss (Burns et al. 2023): mean CE(p, (1−α)·weak + α·hard).
 
-    hard = `harden(p_student.detach(), rate)`, rate = mean(1[weak > 0.5]) (a weak label of exactly 0.5
-    counts as negative): the k = round(rate·B) most confident students become 1, ties broken by index,
+    hard = `harden(p_student.detach(), rate)`, rate = mean(weak) (the soft labels' mean, as the official
+    code): the k = round(rate·B) most confident students become 1, ties broken by index,
     i.e. 1[p > t] with t the (1 − rate) quantile (`hardening_threshold`). α = `alpha_schedule(progress,
     alpha_max, warmup_frac)`: a linear ramp from 0. alpha_max = 0 is exactly `xent`.
 
@@ -178,7 +182,7 @@ def logconf(logits: Tensor, weak: Tensor, progress: float, *, alpha_max: float =
     its warm-up jumps from 0.05 to 0.5 at 10% of training, a step we deliberately do not copy."""
     w = _check_batch(logits, weak, progress)
     alpha = alpha_schedule(progress, alpha_max, warmup_frac)
-    rate = int((w > 0.5).sum()) / w.numel()
+    rate = min(1.0, max(0.0, float(w.mean())))  # clamped: a float mean of values in [0, 1] can round past 1
     hard = harden(torch.sigmoid(logits.detach()), rate)
     target = (1.0 - alpha) * w + alpha * hard
     return _ce(logits, target).mean()

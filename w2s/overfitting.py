@@ -40,10 +40,10 @@ RUN_KEYS = ["kind", "task", "model", "weak", "strong", "method", "seed"]
 VAL_KEY = "val_weak_agreement"
 METRICS = {
     "final_accuracy": "test accuracy of the final model (the stored predictions)",
-    "best_accuracy": "highest test accuracy along training (peeks at ground truth: an upper bound)",
-    "best_step": "step of best_accuracy (first one on ties)",
+    "best_test_accuracy_peek": "highest test accuracy along training (peeks at test labels: an upper bound)",
+    "best_step": "step of best_test_accuracy_peek (first one on ties)",
     "final_step": "steps of the whole run",
-    "overfit_drop": "best_accuracy - final_accuracy (>= 0)",
+    "overfit_drop": "best_test_accuracy_peek - final_accuracy (>= 0)",
     "early_stop_step": "step with the highest agreement with held-out weak labels (first on ties)",
     "early_stop_accuracy": "test accuracy at early_stop_step",
     "pgr_final": "PGR of the final student (w2s runs)",
@@ -121,7 +121,7 @@ def overfitting_table(runs: Sequence[tuple[dict[str, Any], Sequence[dict[str, An
     rows: list[dict[str, Any]] = []
     for key, s in summaries:
         values: dict[str, tuple[float | None, str | None]] = {
-            "final_accuracy": (s.final_accuracy, None), "best_accuracy": (s.best_accuracy, None),
+            "final_accuracy": (s.final_accuracy, None), "best_test_accuracy_peek": (s.best_accuracy, None),
             "best_step": (float(s.best_step), None), "final_step": (float(s.final_step), None),
             "overfit_drop": (s.overfit_drop, None)}
         no_val = "the run recorded no held-out weak agreement (train.weak_holdout = 0?)"
@@ -183,7 +183,8 @@ def checkpoint_pgr(table: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
     predictions are not stored). A checkpoint undefined in any seed is null.
     Columns: task, weak, strong, method, n_seeds, checkpoint (pgr_final | pgr_best | pgr_early_stop),
     student_accuracy, pgr, reason."""
-    checkpoints = {"pgr_final": "final_accuracy", "pgr_best": "best_accuracy", "pgr_early_stop": "early_stop_accuracy"}
+    checkpoints = {"pgr_final": "final_accuracy", "pgr_best": "best_test_accuracy_peek",
+                   "pgr_early_stop": "early_stop_accuracy"}
     w2s = table.filter((pl.col("kind") == "w2s") & pl.col("metric").is_in(list(checkpoints.values())))
     means = {(r["task"], r["weak"], r["strong"], r["method"], r["metric"]): r["value"] for r in
              w2s.group_by("task", "weak", "strong", "method", "metric").agg(
@@ -210,7 +211,7 @@ def overfitting_metrics(table: pl.DataFrame, pgr_cells: pl.DataFrame) -> dict[st
     """Flat DVC metrics: `<task>/<run label>/<metric>`: means over seeds of the accuracy metrics (the step
     counts stay in the table; null where undefined in some seed) and the checkpoint PGRs of
     `checkpoint_pgr` (`pgr_cells`)."""
-    keep = ["final_accuracy", "best_accuracy", "overfit_drop", "early_stop_accuracy"]
+    keep = ["final_accuracy", "best_test_accuracy_peek", "overfit_drop", "early_stop_accuracy"]
     accs = table.filter(pl.col("metric").is_in(keep))
     means = accs.group_by("kind", "task", "model", "weak", "strong", "method", "metric").agg(
         pl.when(pl.col("value").is_null().any()).then(None).otherwise(pl.col("value").mean()).alias("value"))

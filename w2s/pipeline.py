@@ -11,9 +11,12 @@ Stage scripts only parse arguments, load params and write what these return.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -23,9 +26,10 @@ from w2s.config import Pair, Params, TrainParams
 from w2s.errors import InputError
 from w2s.losses import make_loss
 from w2s.metrics import accuracy, auroc
+from w2s.probe import fit_probe, fit_probe_stepwise, select_c
 from w2s.splits import build_pool, split_train
 from w2s.tasks import FileTask, load_task
-from w2s.train import Data, FitResult, LinearProbe, fit, is_main_process, predict
+from w2s.train import Data, EvalPoint, FitResult, fit, is_main_process, lr_factor, predict
 
 Features = tuple[np.ndarray, np.ndarray]
 """Cached features of a (task, model): (pool ids (N,), features (N, D)) from the `embed` stage."""
@@ -97,12 +101,32 @@ class RunResult:
     predictions: pl.DataFrame
     fit: FitResult
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self) -> dict[str, Any]:
+        """summary.json: test accuracy and AUROC of the final model; how the fit ended (`train_loss` over all
+        training rows, `train_objective` = train_loss + the L2 penalty for probes, `grad_norm`,
+        `converged`: null where no convergence test exists (finetune/lora: the step budget is the
+        regulariser), `optimizer`, `steps`, `train_rows`); probes: `probe_c` and, when cross-validated,
+        `probe_c_cv` (C -> mean held-out score). `best_test_accuracy_peek`: the highest test accuracy
+        along the curve, which reads test labels: an upper bound for analysis, never a result. The fit's
+        wall time is not here (it would make the output differ between identical runs): `fit_line`."""
         test = self.predictions.filter(pl.col("part") == "test")
         p1, labels = test["p1"].to_numpy(), test["label"].to_numpy()
         curve = [pt.accuracy for pt in self.fit.history]
-        return {"accuracy": accuracy(p1, labels), "auroc": auroc(p1, labels), "steps": self.fit.steps,
-                "best_accuracy": max(curve) if curve else float("nan"), "final_loss": self.fit.final_loss}
+        f = self.fit
+        return {"accuracy": accuracy(p1, labels), "auroc": auroc(p1, labels), "steps": f.steps,
+                "best_test_accuracy_peek": max(curve) if curve else float("nan"), "train_loss": f.train_loss,
+                "train_objective": f.objective if f.objective is not None else f.train_loss,
+                "grad_norm": f.grad_norm, "converged": f.converged, "optimizer": f.optimizer,
+                "probe_c": f.probe_c, "train_rows": f.n_train,
+                **({} if f.probe_c_cv is None else {"probe_c_cv": {f"{c:g}": v for c, v in f.probe_c_cv.items()}})}
+
+    def fit_line(self) -> str:
+        """How the fit ended, for the stage's log: wall time, C, convergence."""
+        f = self.fit
+        c = "" if f.probe_c is None else f", C {f.probe_c:g}" + (" (cv)" if f.probe_c_cv is not None else "")
+        state = {True: "converged", False: "NOT converged", None: "no convergence test"}[f.converged]
+        grad = "" if f.grad_norm is None else f", gradient norm {f.grad_norm:.1e}"
+        return f"fit {f.seconds or 0.0:.2f} s, {f.optimizer}, {f.steps} steps{c}, {state}{grad}"
 
     def history(self) -> list[dict[str, float]]:
         return [{"step": pt.step, "epoch": pt.epoch, "accuracy": pt.accuracy}
@@ -133,55 +157,115 @@ def _texts(pool: pl.DataFrame, ids: np.ndarray) -> list[str]:
     return [texts[k] for k in id_positions(pool["id"].to_numpy(), ids, "the pool lacks")]
 
 
+Predictor = Callable[[np.ndarray], np.ndarray]
+"""A trained model as a function: pool ids (N,) -> p(y=1) (N,) float64."""
+
+FIXED_OBJECTIVE_LOSSES = ("xent", "kl")
+"""Losses with a fixed target, hence a fixed convex objective for a probe: fitted by L-BFGS
+(`w2s.probe.fit_probe`; kl = xent minus a constant). Every other loss moves its target with the
+student's own predictions and is fitted stepwise (`w2s.probe.fit_probe_stepwise`)."""
+
+
+def _eval_point(step: int, epoch: float, p1_of: Callable[[np.ndarray], np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                weak_eval: tuple[np.ndarray, np.ndarray] | None) -> EvalPoint:
+    """Test accuracy (and agreement with held-out weak labels) of a probe's current weights."""
+    acc = float(np.mean((p1_of(test[0]) > 0.5) == test[1].astype(bool)))
+    agree = None if weak_eval is None else float(np.mean((p1_of(weak_eval[0]) > 0.5) == (weak_eval[1] > 0.5)))
+    return EvalPoint(step, epoch, acc, agree)
+
+
+def probe_c(train: TrainParams, x: np.ndarray, targets: np.ndarray, seed: int,
+            where: str) -> tuple[float, dict[float, float] | None]:
+    """The run's C: `train.probe_c` when it is a number; with `cv`, `w2s.probe.select_c` on the run's own
+    training rows and targets (and nothing else), folds seeded by the run's seed. Returns (C, CV scores)."""
+    if train.probe_c != "cv":
+        return float(train.probe_c), None
+    chosen = select_c(x, targets, train.probe_c_grid, train.probe_cv_folds, seed, tol=train.probe_tol,
+                      max_iter=train.probe_max_iter, where=f"{where}: train.probe_c cv")
+    return chosen.c, chosen.scores
+
+
+def _train_probe(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: dict[str, float],
+                 feats: Features, test: pl.DataFrame, train: TrainParams, seed: int,
+                 weak_eval: tuple[np.ndarray, np.ndarray] | None, where: str) -> tuple[Predictor, FitResult]:
+    """Probe mode (issue 18): a linear probe on the cached features with an explicit L2 penalty, C fixed or
+    cross-validated on the run's own training targets (`probe_c`). xent/kl: the converged minimiser
+    (L-BFGS); other losses: minibatch Adam for `train.epochs` epochs with the same penalty. The curve
+    (history) is recorded every `train.eval_every` optimiser steps (L-BFGS iterations) and at the end;
+    it never feeds back into the fit."""
+    start = time.perf_counter()
+    x = _rows(feats, train_ids).numpy()
+    t = targets.astype(np.float64)
+    test_set = (_rows(feats, test["id"].to_numpy()).numpy(), test["label"].to_numpy())
+    held = None if weak_eval is None else (_rows(feats, weak_eval[0]).numpy(), np.asarray(weak_eval[1], dtype=float))
+    c, scores = probe_c(train, x, t, seed, where)
+    history: list[EvalPoint] = []
+
+    def monitor(step: int, epoch: float, p1_of: Callable[[np.ndarray], np.ndarray]) -> None:
+        if step % train.eval_every == 0:
+            history.append(_eval_point(step, epoch, p1_of, test_set, held))
+
+    if loss in FIXED_OBJECTIVE_LOSSES:
+        probe = fit_probe(x, t, c, tol=train.probe_tol, max_iter=train.probe_max_iter, monitor=monitor)
+    else:
+        probe = fit_probe_stepwise(
+            x, t, make_loss(loss, loss_params), c, epochs=train.epochs, batch_size=train.batch_size * train.grad_accum,
+            lr=train.lr, seed=seed, tol=train.probe_tol, monitor=monitor,
+            lr_at=lambda step, total: lr_factor(step, total, train.schedule, train.warmup_frac))
+    epoch = probe.n_passes if probe.optimizer == "lbfgs" else float(train.epochs)
+    if history and history[-1].step == probe.n_iter:
+        history.pop()
+    history.append(_eval_point(probe.n_iter, epoch, probe.predict, test_set, held))
+    result = FitResult(history=history, steps=probe.n_iter, final_loss=probe.loss, train_loss=probe.loss,
+                       objective=probe.objective, grad_norm=probe.grad_norm, converged=probe.converged,
+                       optimizer=probe.optimizer, probe_c=c, probe_c_cv=scores, seconds=time.perf_counter() - start,
+                       n_train=len(t))
+    return (lambda ids: probe.predict(_rows(feats, ids).numpy())), result
+
+
 def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: dict[str, float],
            features: Features | TextSource, test: pl.DataFrame, train: TrainParams, seed: int,
-           weak_eval: tuple[np.ndarray, np.ndarray] | None = None,
-           ) -> tuple[torch.nn.Module, Callable[[np.ndarray], Data], FitResult]:
+           weak_eval: tuple[np.ndarray, np.ndarray] | None = None, where: str = "run",
+           ) -> tuple[Predictor, FitResult]:
     """Fit a model on `train_ids` rows against `targets`; the test curve is recorded along the way.
 
-    probe: a LinearProbe on the cached features. finetune/lora: `w2s.models.load_classifier` on the
-    pool's texts. Returns the model, the function mapping pool ids to its inputs, and the fit result.
+    probe: `_train_probe` on the cached features. finetune/lora: `w2s.models.load_classifier` on the
+    pool's texts, trained by `w2s.train.fit`. Returns the trained model as a `Predictor` and the fit result.
     """
+    if not isinstance(features, TextSource):
+        return _train_probe(train_ids, targets, loss, loss_params, features, test, train, seed, weak_eval, where)
+    from w2s.models import load_classifier
+    from w2s.textdata import tokenize_rows
+
+    start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    inputs: Callable[[np.ndarray], Data]
-    model: torch.nn.Module
-    if isinstance(features, TextSource):
-        from w2s.models import load_classifier
-        from w2s.textdata import tokenize_rows
+    source = features
+    model, tokenizer = load_classifier(
+        source.hub_id, mode=train.mode, generator=generator, lora_r=train.lora_r, lora_alpha=train.lora_alpha,
+        lora_dropout=train.lora_dropout, gradient_checkpointing=train.gradient_checkpointing)
 
-        source = features
-        model, tokenizer = load_classifier(
-            source.hub_id, mode=train.mode, generator=generator, lora_r=train.lora_r, lora_alpha=train.lora_alpha,
-            lora_dropout=train.lora_dropout, gradient_checkpointing=train.gradient_checkpointing)
+    def inputs(ids: np.ndarray) -> Data:
+        rows = tokenize_rows(_texts(source.pool, ids), tokenizer, train.max_length)
+        if rows.n_truncated and is_main_process():
+            print(f"{source.hub_id}: {rows.n_truncated}/{len(rows)} texts truncated to {train.max_length} "
+                  "tokens", file=sys.stderr)
+        return rows
 
-        def inputs(ids: np.ndarray) -> Data:
-            rows = tokenize_rows(_texts(source.pool, ids), tokenizer, train.max_length)
-            if rows.n_truncated and is_main_process():
-                print(f"{source.hub_id}: {rows.n_truncated}/{len(rows)} texts truncated to {train.max_length} "
-                      "tokens", file=sys.stderr)
-            return rows
-    else:
-        feats = features
-
-        def inputs(ids: np.ndarray) -> Data:
-            return _rows(feats, ids)
-
-        model = LinearProbe(_rows(feats, train_ids), generator)
     eval_set = (inputs(test["id"].to_numpy()), torch.tensor(test["label"].to_numpy()))
     weak_set = None if weak_eval is None else (inputs(weak_eval[0]), torch.tensor(weak_eval[1]))
     result = fit(model, inputs(train_ids), torch.from_numpy(targets.astype(np.float32)),
-                 make_loss(loss, loss_params), train, generator, eval_set, progress=train.mode != "probe",
-                 weak_eval_set=weak_set)
-    return model, inputs, result
+                 make_loss(loss, loss_params), train, generator, eval_set, progress=True, weak_eval_set=weak_set)
+    result = dataclasses.replace(result, seconds=time.perf_counter() - start)
+
+    def predictor(ids: np.ndarray) -> np.ndarray:
+        return predict(model, inputs(ids), train.batch_size * 4, precision=train.precision, progress=True)
+
+    return predictor, result
 
 
-def _predictions(trained: tuple[torch.nn.Module, Callable[[np.ndarray], Data]], rows: pl.DataFrame,
-                 train: TrainParams, meta: dict[str, str | int]) -> pl.DataFrame:
-    model, inputs = trained
-    data = inputs(rows["id"].to_numpy())
-    p1 = predict(model, data, train.batch_size * 4 if train.mode != "probe" else 1024, precision=train.precision,
-                 progress=train.mode != "probe")
+def _predictions(model: Predictor, rows: pl.DataFrame, meta: dict[str, str | int]) -> pl.DataFrame:
+    p1 = model(rows["id"].to_numpy())
     return rows.select("id", "part", "label").with_columns(
         pl.Series("p1", p1, dtype=pl.Float64), *[pl.lit(v).alias(k) for k, v in meta.items()])
 
@@ -195,12 +279,29 @@ def train_ground_truth(pool: pl.DataFrame, features: Features | TextSource | Non
         pl.coalesce("part_split", "part").alias("part")).drop("part_split")
     weak = rows.filter(pl.col("part") == "train_weak")
     test = rows.filter(pl.col("part") == "test")
+    n_transfer = int((rows["part"] == "train_transfer").sum())
+    # issue 12 point 8: the ceiling trains on as many rows as a student (train_transfer less its weak
+    # holdout), so ceiling and student differ in their labels only, not in rows or steps
+    weak = weak.filter(keep_mask(weak.height, student_rows(n_transfer, params.train.weak_holdout), seed))
     source = training_source(params, model, pool, features)
-    net, inputs, result = _train(weak["id"].to_numpy(), weak["label"].to_numpy(), "xent", {}, source, test,
-                                 params.train, seed)
+    net, result = _train(weak["id"].to_numpy(), weak["label"].to_numpy(), "xent", {}, source, test,
+                         params.train, seed, where=f"{task}/{model}/seed{seed}")
     labelled = rows.filter(pl.col("part").is_in(["train_transfer", "test"]))
     meta: dict[str, str | int] = {"kind": "gt", "task": task, "model": model, "seed": seed}
-    return RunResult(_predictions((net, inputs), labelled, params.train, meta).sort("id"), result)
+    return RunResult(_predictions(net, labelled, meta).sort("id"), result)
+
+
+def student_rows(n_transfer: int, weak_holdout: float) -> int:
+    """Rows a student trains on: train_transfer less its weak holdout (`holdout_mask`)."""
+    return n_transfer - int(holdout_mask(n_transfer, weak_holdout, 0).sum())
+
+
+def keep_mask(n: int, k: int, seed: int) -> pl.Series:
+    """Boolean mask over n rows keeping min(k, n) of them, chosen by a permutation seeded with `seed`
+    (all of them when k >= n)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(n)[: min(k, n)]] = True
+    return pl.Series("keep", mask)
 
 
 def holdout_mask(n: int, fraction: float, seed: int) -> pl.Series:
@@ -240,9 +341,11 @@ def train_weak_to_strong(weak_predictions: pl.DataFrame, features: Features | Te
     held = holdout_mask(transfer.height, params.train.weak_holdout, seed)
     fit_rows, held_rows = transfer.filter(~held), transfer.filter(held)
     weak_eval = None if held_rows.is_empty() else (held_rows["id"].to_numpy(), held_rows["p1"].to_numpy())
-    net, inputs, result = _train(fit_rows["id"].to_numpy(), fit_rows["p1"].to_numpy(), method,
-                                 params.losses[method], source, test, params.train, seed, weak_eval)
+    # the student sees only fit_rows' weak labels (p1): in probe mode its C is cross-validated on them
+    net, result = _train(fit_rows["id"].to_numpy(), fit_rows["p1"].to_numpy(), method, params.losses[method],
+                         source, test.select("id", "label"), params.train, seed, weak_eval,
+                         where=f"{task}/{pair.name}/{method}/seed{seed}")
     meta: dict[str, str | int] = {"kind": "w2s", "task": task, "weak": pair.weak, "strong": pair.strong,
                                   "method": method, "seed": seed}
     rows = pl.concat([transfer, test], how="diagonal") if label_transfer else test
-    return RunResult(_predictions((net, inputs), rows, params.train, meta).sort("id"), result)
+    return RunResult(_predictions(net, rows, meta).sort("id"), result)

@@ -91,9 +91,27 @@ class EvalPoint:
 
 @dataclass(frozen=True)
 class FitResult:
+    """What a training run reports besides its weights.
+
+    `steps`: optimizer steps (L-BFGS iterations for probes fitted by `w2s.probe.fit_probe`).
+    `final_loss`: the last step's batch loss (a progress indicator, not a measure of convergence).
+    `train_loss`: the loss over all training rows at the end (at progress 1). Probe fits also carry
+    `objective` (train_loss + the L2 penalty), `grad_norm`, `converged`, `optimizer`, the C used and,
+    when it was cross-validated, the CV score of every C of the grid.
+    """
+
     history: list[EvalPoint]
     steps: int
     final_loss: float
+    train_loss: float | None = None
+    objective: float | None = None
+    grad_norm: float | None = None
+    converged: bool | None = None
+    optimizer: str = "adamw"
+    probe_c: float | None = None
+    probe_c_cv: dict[float, float] | None = None
+    seconds: float | None = None
+    n_train: int | None = None
 
 
 # ----------------------------------------------------------------------------------------- devices
@@ -168,16 +186,53 @@ def lr_factor(step: int, total: int, schedule: str, warmup_frac: float) -> float
 # ---------------------------------------------------------------------------------------- batching
 
 
-def _step_batches(data: Data, step_rows: int, generator: torch.Generator) -> list[Tensor]:
-    """One epoch of optimizer-step batches (row indices, int64 CPU tensors).
+def merge_tiny_batches(batches: list[Tensor], step_rows: int) -> list[Tensor]:
+    """Join every batch of fewer than step_rows / 2 rows to its predecessor (the first to its successor).
 
-    Features: a fresh permutation cut into consecutive slices (the probe's order). Texts: length
-    buckets (`w2s.textdata.bucketed_batches`), so each batch is padded little.
+    An epoch of n rows cut into batches of step_rows leaves a last batch of n mod step_rows rows: 900
+    rows in 64s end with 4. A 4-row step is a noisy gradient, and logconf would harden those 4 rows on
+    their own (a positive rate of 0.25 steps in multiples of 0.25), so such a batch joins a full one."""
+    out: list[Tensor] = []
+    for batch in batches:
+        if out and 2 * len(batch) < step_rows:
+            out[-1] = torch.cat([out[-1], batch])
+        elif len(out) == 1 and 2 * len(out[0]) < step_rows:
+            out[0] = torch.cat([out[0], batch])
+        else:
+            out.append(batch)
+    return out
+
+
+def feature_batches(n: int, step_rows: int, generator: torch.Generator) -> list[Tensor]:
+    """One epoch of step batches over n feature rows: a fresh permutation cut into consecutive slices of
+    step_rows, a tiny last slice joined to the one before (`merge_tiny_batches`)."""
+    order = torch.randperm(n, generator=generator)
+    return merge_tiny_batches([order[s : s + step_rows] for s in range(0, n, step_rows)], step_rows)
+
+
+def _step_batches(data: Data, step_rows: int, generator: torch.Generator) -> list[Tensor]:
+    """One epoch of optimizer-step batches (row indices, int64 CPU tensors), none under half a step.
+
+    Features: `feature_batches`. Texts: length buckets (`w2s.textdata.bucketed_batches`), so each batch
+    is padded little, then `merge_tiny_batches`.
     """
     if isinstance(data, TextRows):
-        return [torch.from_numpy(b) for b in bucketed_batches(data.lengths, step_rows, generator)]
-    order = torch.randperm(len(data), generator=generator)
-    return [order[s : s + step_rows] for s in range(0, len(data), step_rows)]
+        return merge_tiny_batches([torch.from_numpy(b) for b in bucketed_batches(data.lengths, step_rows, generator)],
+                                  step_rows)
+    return feature_batches(len(data), step_rows, generator)
+
+
+def steps_per_epoch(n: int, step_rows: int) -> int:
+    """Optimizer steps in one epoch of n rows: ceil(n / step_rows), less one when the last batch is tiny
+    and merged (`merge_tiny_batches`)."""
+    tail = n % step_rows
+    return -(-n // step_rows) - (1 if n > step_rows and 0 < 2 * tail < step_rows else 0)
+
+
+def micro_batches(batch: Tensor, batch_size: int) -> list[Tensor]:
+    """A step batch cut into ceil(len / batch_size) micro-batches of near-equal size (at most batch_size
+    rows each): a merged 68-row step at batch_size 64 becomes 34 + 34, not 64 + 4."""
+    return list(torch.tensor_split(batch, -(-len(batch) // batch_size)))
 
 
 def _inputs(data: Data, idx: Tensor, device: torch.device) -> dict[str, Tensor] | Tensor:
@@ -368,13 +423,17 @@ def fit(
     An optimizer step sees batch_size x grad_accum rows, in grad_accum micro-batches of batch_size whose
     losses are weighted by their share of the step's rows (so accumulation equals one big batch, up to
     float rounding, for any loss that is a mean over rows). Step batches are reshuffled every epoch with
-    `generator` (texts: length-bucketed); the last partial batch is kept. `progress` passed to the loss
+    `generator` (texts: length-bucketed); a last batch under half a step joins the one before it
+    (`merge_tiny_batches`) and a step is cut into near-equal micro-batches (`micro_batches`), so no loss
+    sees a handful of rows on its own (logconf's hardening would). `progress` passed to the loss
     is the fraction of optimizer steps done (logconf's warm-up reads it). The learning rate follows
     `lr_factor` (warm-up, then constant or cosine). `eval_set` = (test data, labels) adds a
     test-accuracy point every `params.eval_every` steps and at the end. The model is moved to
     `params.device` (and stays there). `weak_eval_set` = (held-out data, their weak soft labels) also
     records, at the same points, the fraction of those rows where (p > 0.5) equals (weak > 0.5): an
-    early-stopping signal that uses no ground truth (`w2s.overfitting`).
+    early-stopping signal that uses no ground truth (`w2s.overfitting`). At the end, `train_loss` is the
+    loss over all training rows at progress 1 (one more forward pass over them, no gradient): the
+    number to judge the fit by, unlike `final_loss`, the last step's batch.
     """
     n = len(data)
     if n == 0:
@@ -401,8 +460,8 @@ def fit(
         model.backbone = torch.compile(model.backbone, dynamic=True)  # type: ignore[assignment, arg-type]
     eval_batch = params.batch_size * 4 if text else 1024
     step_rows = params.batch_size * params.grad_accum
-    steps_per_epoch = -(-n // step_rows)
-    total = steps_per_epoch * params.epochs
+    per_epoch = steps_per_epoch(n, step_rows)
+    total = per_epoch * params.epochs
     history: list[EvalPoint] = []
     with _distributed(model, device) as (train_model, rank, world):
         device = _model_device(model)
@@ -423,7 +482,7 @@ def fit(
             for _ in range(params.epochs):
                 for batch in _step_batches(data, step_rows, generator):
                     step_loss = torch.zeros((), device=device)
-                    micro = batch.split(params.batch_size)
+                    micro = micro_batches(batch, params.batch_size)
                     for j, mb in enumerate(micro):
                         rows = _shard(mb, rank, world)
                         weight = len(rows) * world / len(batch)
@@ -448,10 +507,13 @@ def fit(
                         acc = _accuracy(model, eval_set[0], eval_set[1], eval_batch, params.precision)
                         weak_agree = None if weak_eval_set is None else _accuracy(
                             model, weak_eval_set[0], weak_eval_set[1] > 0.5, eval_batch, params.precision)
-                        history.append(EvalPoint(step, step / steps_per_epoch, acc, weak_agree))
+                        history.append(EvalPoint(step, step / per_epoch, acc, weak_agree))
         if world > 1:
             import torch.distributed as dist
 
             dist.all_reduce(step_loss)  # each process holds its weighted share of the step's mean loss
             step_loss = step_loss / world
-    return FitResult(history=history, steps=step, final_loss=float(step_loss))
+        train_logits = _gather_rows(_batched_outputs(model, data, _forward, eval_batch, None, params.precision,
+                                                     "train loss", False), n, None)
+        train_loss = float(loss_fn(torch.from_numpy(train_logits).double(), targets.double().cpu(), 1.0))
+    return FitResult(history=history, steps=step, final_loss=float(step_loss), train_loss=train_loss, n_train=n)

@@ -42,7 +42,7 @@ def main(out: str) -> None:
                         attention_probs_dropout_prob=0.0)
     generator = torch.Generator().manual_seed(0)
     model = classifier_from_config(config, mode="finetune", generator=generator, seed=0)
-    rows, y = toy_rows(300, 0)  # 300 rows, batch 16 x accum 2: 10 steps per epoch, the last one of 12 rows
+    rows, y = toy_rows(300, 0)  # 300 rows, batch 16 x accum 2: 9 steps per epoch, the last of 44 rows (12 merged)
     test_rows, test_y = toy_rows(200, 1)
     params = TrainParams(mode="finetune", epochs=3, batch_size=16, grad_accum=2, lr=2e-3, schedule="cosine",
                          warmup_frac=0.1, eval_every=5, device="cpu")

@@ -6,7 +6,7 @@ ids) with the same seed. The two-process run shards every micro-batch across the
 each process's loss by its share of the step's rows, so its averaged gradient is the one-process
 gradient; only the float summation order differs (gloo all-reduce), and dropout is off. Measured on
 this machine: p1 max abs difference 6e-8, final loss difference 3e-8, identical accuracy and curve
-(30 steps). Tolerance stated here, with room for other CPUs' kernels: p1 max abs diff < 1e-4,
+(27 steps). Tolerance stated here, with room for other CPUs' kernels: p1 max abs diff < 1e-4,
 test accuracy and every curve point within 0.01, final loss within 1e-4 relative. FSDP shards every
 weight, gradient and AdamW state over the two processes (reduce-scatter instead of all-reduce) and must
 meet the same tolerance.
@@ -42,7 +42,7 @@ def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _assert_matches(one: dict, two: dict) -> None:
     assert one["world_size"] == 1 and two["world_size"] == 2
-    assert one["steps"] == two["steps"] == 30
+    assert one["steps"] == two["steps"] == 27  # 3 epochs x 9 steps (the 12-row tail joins the 9th step)
     p_one, p_two, labels = np.array(one["p1"]), np.array(two["p1"]), np.array(one["labels"], dtype=bool)
     acc_one, acc_two = ((p_one > 0.5) == labels).mean(), ((p_two > 0.5) == labels).mean()
     assert acc_one > 0.8  # the toy task is learnt, so agreement is not two chance-level runs agreeing
