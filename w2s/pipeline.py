@@ -42,11 +42,14 @@ class TextSource:
     pool: pl.DataFrame
     """Needs columns id and text (the `prepare` stage's parquet)."""
     hub_id: str
+    truncation: str = "right"
+    """The side cut from a text over `train.max_length` tokens (the task's, `data.task_options`)."""
 
 
 def training_source(params: Params, model: str, pool: pl.DataFrame | None,
-                    features: Features | TextSource | None) -> Features | TextSource:
-    """What a run of `model` trains on: the cached features in probe mode, the pool's texts otherwise."""
+                    features: Features | TextSource | None, task: str | None = None) -> Features | TextSource:
+    """What a run of `model` trains on: the cached features in probe mode, the pool's texts otherwise (cut
+    on `task`'s truncation side, as `embed` cuts them)."""
     if isinstance(features, TextSource):
         return features
     if params.train.mode == "probe":
@@ -55,7 +58,8 @@ def training_source(params: Params, model: str, pool: pl.DataFrame | None,
         return features
     if pool is None or "text" not in pool.columns:
         raise InputError(f"train.mode {params.train.mode}: {model!r} needs the pool's texts (--pool)")
-    return TextSource(pool.select("id", "text"), params.hub_id(model))
+    side = params.data.truncation_side(task) if task else "right"
+    return TextSource(pool.select("id", "text"), params.hub_id(model), side)
 
 
 def prepare_task(params: Params, task: str) -> pl.DataFrame:
@@ -246,7 +250,7 @@ def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: d
         lora_dropout=train.lora_dropout, gradient_checkpointing=train.gradient_checkpointing)
 
     def inputs(ids: np.ndarray) -> Data:
-        rows = tokenize_rows(_texts(source.pool, ids), tokenizer, train.max_length)
+        rows = tokenize_rows(_texts(source.pool, ids), tokenizer, train.max_length, source.truncation)
         if rows.n_truncated and is_main_process():
             print(f"{source.hub_id}: {rows.n_truncated}/{len(rows)} texts truncated to {train.max_length} "
                   "tokens", file=sys.stderr)
@@ -283,7 +287,7 @@ def train_ground_truth(pool: pl.DataFrame, features: Features | TextSource | Non
     # issue 12 point 8: the ceiling trains on as many rows as a student (train_transfer less its weak
     # holdout), so ceiling and student differ in their labels only, not in rows or steps
     weak = weak.filter(keep_mask(weak.height, student_rows(n_transfer, params.train.weak_holdout), seed))
-    source = training_source(params, model, pool, features)
+    source = training_source(params, model, pool, features, task)
     net, result = _train(weak["id"].to_numpy(), weak["label"].to_numpy(), "xent", {}, source, test,
                          params.train, seed, where=f"{task}/{model}/seed{seed}")
     labelled = rows.filter(pl.col("part").is_in(["train_transfer", "test"]))
@@ -335,7 +339,7 @@ def train_weak_to_strong(weak_predictions: pl.DataFrame, features: Features | Te
     if not bad.is_empty():
         raise InputError(f"{where}: column p1 has {bad.height} weak labels that are NaN, null or outside [0, 1] "
                          f"(first: {bad['p1'][0]} at id {bad['id'][0]})")
-    source = training_source(params, pair.strong, pool, features)  # finetune/lora: the pool's texts
+    source = training_source(params, pair.strong, pool, features, task)  # finetune/lora: the pool's texts
     # train.weak_holdout: a seeded share of train_transfer the student never trains on; its weak labels
     # are scored along training (early stopping without ground truth, `w2s.overfitting`).
     held = holdout_mask(transfer.height, params.train.weak_holdout, seed)
