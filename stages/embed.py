@@ -9,6 +9,7 @@ from w2s import cli
 from w2s.config import load_params
 from w2s.io import read_parquet, write_features
 from w2s.pipeline import embed_pool
+from w2s.validate import check_args, check_devices
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -18,6 +19,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="features file to write (safetensors)")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    check_args(params, models=[args.model])
+    check_devices(params, ["embed.device"], here=True)
     cli.deterministic()
     hub_id = params.hub_id(args.model)
     emb = embed_pool(read_parquet(args.pool), hub_id, params)
