@@ -56,16 +56,20 @@ def git_changes(lab: Path) -> list[str]:
     return [line for line in out.splitlines() if not line.endswith("params.yaml")]
 
 
-def repro_refuses(lab: Path, needle: str) -> str:
-    """A plain `dvc repro` exits non-zero with one `error:` line holding `needle`; nothing else changes."""
+def repro_refuses(lab: Path, needle: str, intact: Callable[[], None] | None = None) -> str:
+    """A plain `dvc repro` runs no command from params (no `pwned` file), leaves `intact` files and the git
+    checkout unchanged, and exits non-zero with one `error:` line holding `needle`; checked in that order,
+    so the harm shows first."""
     done = dvc(lab, "repro", check=False)
     out = done.stdout + done.stderr
+    assert not [f for f in files(lab.parent.parent) if "pwned" in f], f"a command from params ran:\n{out}"
+    if intact is not None:
+        intact()
+    assert git_changes(lab) == [], out
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert done.returncode != 0, out
     assert len(errors) == 1 and needle in errors[0], out
     assert "Traceback" not in out, out
-    assert git_changes(lab) == [], out
-    assert not [f for f in files(lab.parent.parent) if "pwned" in f], "a command from params ran"
     print(f"{needle}: {errors[0]}")
     return errors[0]
 
@@ -107,11 +111,14 @@ def test_task_names_cannot_delete_files_inside_or_outside_the_repo(lab: Path) ->
     outside = lab.parent / "victim.parquet"  # data/prepared/../../../victim.parquet
     outside.write_bytes(b"sentinel outside the repo\n")
     own = (lab / "data/raw/mydata.parquet").read_bytes()
-    for task, needle in (("../../../victim", "tasks[0]"), ("../raw/mydata", "tasks[0]")):
+
+    def intact() -> None:
+        assert outside.is_file() and outside.read_bytes() == b"sentinel outside the repo\n", "deleted outside"
+        assert (lab / "data/raw/mydata.parquet").read_bytes() == own, "deleted the user's data file"
+
+    for task in ("../../../victim", "../raw/mydata"):
         edit(lab, lambda p, task=task: p.update(tasks=[task]))
-        repro_refuses(lab, needle)
-        assert outside.read_bytes() == b"sentinel outside the repo\n"
-        assert (lab / "data/raw/mydata.parquet").read_bytes() == own
+        repro_refuses(lab, f"tasks[0]: name {task!r}", intact)
 
 
 BAD_VALUES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
@@ -133,10 +140,29 @@ def test_bad_params_lose_no_result(lab: Path, case: str) -> None:
     repro_refuses(lab, needle)
 
 
+ANALYSES = {  # stage -> its command's arguments after the runs folders, and the metrics file it writes
+    "analyze": (["--tables", "data/analysis", "--accuracy", "metrics/accuracy.json", "--pgr", "metrics/pgr.json"],
+                "metrics/pgr.json"),
+    "agreement": (["--out", "data/agreement", "--metrics", "metrics/agreement.json"], "metrics/agreement.json"),
+    "overfitting": (["--out", "data/overfitting", "--metrics", "metrics/overfitting.json"], "metrics/overfitting.json"),
+}
+
+
+def run_analyses(lab: Path) -> dict[str, bytes]:
+    """Run the three analyses on the lab's runs; their metrics files' bytes."""
+    out = {}
+    for stage, (args, metrics) in ANALYSES.items():
+        run(lab, sys.executable, f"stages/{stage}.py", "--runs", "data/runs/gt", "data/runs/w2s", *args)
+        out[stage] = (lab / metrics).read_bytes()
+    return out
+
+
 def test_a_leftover_temporary_run_folder_changes_nothing(lab: Path) -> None:
     """A `.seed0.<random>.tmp` folder beside `seed0` (a killed atomic write) holding other predictions:
-    `analyze` reads exactly the runs params define, so its metrics stay byte-identical."""
-    before = (lab / "metrics/pgr.json").read_bytes(), (lab / "metrics/accuracy.json").read_bytes()
+    `analyze`, `agreement` and `overfitting` read exactly the runs params define, so their metrics are
+    byte-identical with and without it (and analyze's equal the committed ones)."""
+    committed = (lab / "metrics/pgr.json").read_bytes()
+    decoys = []
     for kind, run_dir in (("gt", "gt/sst2/minilm_l3/seed0"), ("w2s", "w2s/sst2/minilm_l3-to-minilm_l6/xent/seed0")):
         real = lab / "data/runs" / run_dir
         decoy = real.parent / f".seed0.x{kind}.tmp"
@@ -144,9 +170,21 @@ def test_a_leftover_temporary_run_folder_changes_nothing(lab: Path) -> None:
         preds = pl.read_parquet(decoy / "predictions.parquet")
         (decoy / "predictions.parquet").unlink()
         preds.with_columns(p1=1.0 - pl.col("p1")).write_parquet(decoy / "predictions.parquet")
-    run(lab, sys.executable, "stages/analyze.py", "--runs", "data/runs/gt", "data/runs/w2s",
-        "--tables", "data/analysis", "--accuracy", "metrics/accuracy.json", "--pgr", "metrics/pgr.json")
-    assert ((lab / "metrics/pgr.json").read_bytes(), (lab / "metrics/accuracy.json").read_bytes()) == before
+        decoys.append(decoy)
+    with_decoys = run_analyses(lab)
+    assert with_decoys["analyze"] == committed
+    for decoy in decoys:
+        shutil.rmtree(decoy)
+    assert run_analyses(lab) == with_decoys
+
+
+def test_an_unrelated_param_change_reruns_only_its_stages(lab: Path) -> None:
+    """`validate` reruns on any params change, but its marker output is constant: a change of
+    `analyze.n_resamples` reruns `validate` and `analyze`, no training stage."""
+    edit(lab, lambda p: p["analyze"].update(n_resamples=300))
+    out = dvc(lab, "repro", "analyze").stdout
+    ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '"))
+    assert ran == ["analyze", "validate"], out
 
 
 STAGE_ARGS: dict[str, tuple[list[str], str]] = {
