@@ -120,16 +120,16 @@ def check_args(p: Params, *, task: str | None = None, models: Iterable[str] = ()
     """A stage's arguments name what params define: `--task` in tasks, each model in the ladder (or an
     adapted `genft` key), `--seed` in seeds, `--method` in methods, `--weak/--strong` one of pairs."""
     if task is not None and task not in p.tasks:
-        raise InputError(f"--task {task!r} is not in params tasks ({', '.join(p.tasks)})")
+        raise InputError(f"--task {task!r} is not in params.yaml tasks ({', '.join(p.tasks)})")
     for model in models:
         if model not in p.ladder and model not in p.genft.models:
-            raise InputError(f"--model {model!r} is not in params ladder ({', '.join(p.ladder)})")
+            raise InputError(f"--model {model!r} is not in params.yaml ladder ({', '.join(p.ladder)})")
     if seed is not None and seed not in p.seeds:
-        raise InputError(f"--seed {seed} is not in params seeds ({', '.join(map(str, p.seeds))})")
+        raise InputError(f"--seed {seed} is not in params.yaml seeds ({', '.join(map(str, p.seeds))})")
     if method is not None and method not in p.methods:
-        raise InputError(f"--method {method!r} is not in params methods ({', '.join(p.methods)})")
+        raise InputError(f"--method {method!r} is not in params.yaml methods ({', '.join(p.methods)})")
     if pair is not None and pair not in {(q.weak, q.strong) for q in p.pairs}:
-        raise InputError(f"--weak {pair[0]} --strong {pair[1]} is not in params pairs "
+        raise InputError(f"--weak {pair[0]} --strong {pair[1]} is not in params.yaml pairs "
                          f"({', '.join(q.name for q in p.pairs)})")
 
 

@@ -189,7 +189,7 @@ def test_an_unrelated_param_change_reruns_only_its_stages(lab: Path) -> None:
 
 STAGE_ARGS: dict[str, tuple[list[str], str]] = {
     "features of another model": (["--model", "minilm_l6", "--seed", "0"], "features of hub_id"),
-    "seed not in params": (["--model", "minilm_l3", "--seed", "7"], "--seed 7 is not in params seeds"),
+    "seed not in params": (["--model", "minilm_l3", "--seed", "7"], "--seed 7 is not in params.yaml seeds"),
 }
 
 
