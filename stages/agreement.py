@@ -15,6 +15,7 @@ from w2s.config import load_params
 from w2s.dvc_plots import write_records
 from w2s.io import write_json, write_parquet
 from w2s.runs import PREDICTIONS
+from w2s.validate import run_dirs
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--metrics", required=True, help="metrics file: agreement per cell, mean over seeds")
     args = p.parse_args(argv)
     params = load_params(args.params)
-    files = [f for root in args.runs for f in Path(root).rglob(PREDICTIONS)]
+    files = [d / PREDICTIONS for d in run_dirs(params, args.runs)]  # exactly the runs params define
     preds = select_current(load_predictions(files), params)
     sizes = {m: count_parameters(params.hub_id(m)) for m in sorted({*params.ladder})}
     table = with_sizes(agreement_table(preds), sizes)

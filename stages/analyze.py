@@ -14,6 +14,7 @@ from w2s.config import load_params
 from w2s.dvc_plots import write_records
 from w2s.io import atomic_path, write_json, write_parquet
 from w2s.runs import PREDICTIONS
+from w2s.validate import run_dirs
 from w2s.verify import environment
 
 
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--environment", help="where this run's environment record goes (CPU, libraries, BLAS)")
     args = p.parse_args(argv)
     params = load_params(args.params)
-    files = [f for root in args.runs for f in Path(root).rglob(PREDICTIONS)]
+    files = [d / PREDICTIONS for d in run_dirs(params, args.runs)]  # exactly the runs params define
     result = analyze(files, params)
     write_parquet(result.runs, Path(args.tables) / "runs.parquet")
     write_parquet(result.pgr, Path(args.tables) / "pgr.parquet")

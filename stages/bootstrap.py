@@ -13,6 +13,7 @@ from w2s.config import CHAIN_SEP, load_params
 from w2s.errors import InputError
 from w2s.io import read_features, read_parquet, write_json, write_parquet
 from w2s.runs import read_predictions, write_run
+from w2s.validate import check_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                 "bootstrap.parquet, hops.json")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    check_args(params, task=args.task, seed=args.seed)
     if args.chain not in params.bootstrap.chains:
         raise InputError(f"--chain {args.chain!r} is not in params.yaml bootstrap.chains {params.bootstrap.chains}")
     cli.deterministic(threads=1)

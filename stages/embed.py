@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from w2s import cli
 from w2s.config import load_params
-from w2s.errors import InputError
 from w2s.io import read_parquet, write_features, write_json
 from w2s.pipeline import embed_pool
+from w2s.validate import check_args, check_devices
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -26,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--metrics", required=True, help="truncation count to write (json)")
     args = p.parse_args(argv)
     params = load_params(args.params)
-    if args.task not in params.tasks:
-        raise InputError(f"--task: {args.task!r} is not in tasks ({', '.join(params.tasks)})")
+    check_args(params, task=args.task, models=[args.model])
+    check_devices(params, ["embed.device"], here=True)
     cli.deterministic()
     hub_id = params.hub_id(args.model)
     emb = embed_pool(read_parquet(args.pool), hub_id, params, args.task)

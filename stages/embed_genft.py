@@ -10,6 +10,7 @@ from w2s import cli
 from w2s.config import load_params
 from w2s.io import read_parquet, write_features
 from w2s.pipeline import embed_pool
+from w2s.validate import check_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -20,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="features file to write (safetensors)")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    check_args(params, models=[args.model])
     cli.deterministic()
     emb = embed_pool(read_parquet(args.pool), args.weights, params)
     meta = {"hub_id": params.hub_id(args.model), "genft": args.weights, "pooling": emb.pooling,

@@ -11,6 +11,7 @@ from w2s.config import load_params
 from w2s.errors import InputError
 from w2s.genft import generative_finetune, genft_texts, save_adapted
 from w2s.io import read_parquet
+from w2s.validate import check_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -21,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="folder to write the adapted model to")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    check_args(params, task=args.task)
     g = params.genft
     if args.model not in g.models:
         raise InputError(f"--model {args.model!r} is not a key of params.yaml genft.models ({', '.join(g.models)})")

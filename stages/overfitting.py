@@ -16,6 +16,7 @@ from w2s.dvc_plots import write_records
 from w2s.io import read_json, write_json, write_parquet
 from w2s.overfitting import checkpoint_pgr, curves_table, mean_curves, overfitting_metrics, overfitting_table
 from w2s.runs import PREDICTIONS
+from w2s.validate import run_dirs
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     params = load_params(args.params)
     runs, files = [], []
-    for pred_file in sorted(f for root in args.runs for f in Path(root).rglob(PREDICTIONS)):
+    for pred_file in sorted(d / PREDICTIONS for d in run_dirs(params, args.runs)):  # the runs params define
         keys = pl.read_parquet(pred_file, n_rows=1)
         keys = keys.with_columns(*[pl.lit(None, dtype=pl.Utf8).alias(k) for k in RUN_KEYS if k not in keys.columns])
         if select_current(keys, params).is_empty():

@@ -9,6 +9,7 @@ from w2s import cli
 from w2s.config import load_params
 from w2s.io import write_parquet
 from w2s.pipeline import prepare_task
+from w2s.validate import check_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -17,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="pool parquet to write")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    check_args(params, task=args.task)
     pool = prepare_task(params, args.task)
     write_parquet(pool, args.out)
     counts = pool.group_by("part", "label").len().sort("part", "label").rows()

@@ -12,6 +12,7 @@ from w2s import cli
 from w2s.config import load_params
 from w2s.io import read_parquet, write_parquet
 from w2s.saliency import saliency_task
+from w2s.validate import check_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="parquet file of the task's saliency rows")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    check_args(params, task=args.task)
     cli.deterministic()  # finetuning uses every core
     table, skipped = saliency_task(read_parquet(args.pool), args.features, args.gt_runs, params, args.task)
     write_parquet(table, args.out)

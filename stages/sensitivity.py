@@ -13,6 +13,7 @@ from w2s.analysis import format_pgr
 from w2s.config import load_params
 from w2s.io import read_features, read_parquet, write_parquet
 from w2s.sensitivity import sensitivity_task
+from w2s.validate import check_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="parquet file of the task's PGR-vs-C rows")
     args = p.parse_args(argv)
     params = load_params(args.params)
+    check_args(params, task=args.task)
     cli.deterministic(threads=1)
     models = sorted({m for pair in params.pairs for m in (pair.weak, pair.strong)})
     features = {m: read_features(Path(args.features) / f"{m}.safetensors") for m in models}

@@ -15,6 +15,7 @@ from w2s.io import read_features, read_parquet
 from w2s.pipeline import train_ground_truth
 from w2s.runs import write_run
 from w2s.train import is_main_process
+from w2s.validate import check_args, check_features
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -28,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     params = load_params(args.params)
     probe = params.train.mode == "probe"
+    check_args(params, task=args.task, models=[args.model], seed=args.seed)
+    if probe:
+        check_features(args.features, params, args.model, args.task)
     cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
     run = train_ground_truth(read_parquet(args.pool), read_features(args.features) if probe else None, params,
                              args.task, args.model, args.seed)

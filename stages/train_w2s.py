@@ -11,6 +11,7 @@ from w2s.io import read_features, read_parquet
 from w2s.pipeline import train_weak_to_strong
 from w2s.runs import read_predictions, write_run
 from w2s.train import is_main_process
+from w2s.validate import check_args, check_features
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -27,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     params = load_params(args.params)
     probe = params.train.mode == "probe"
+    check_args(params, task=args.task, models=[args.weak, args.strong], seed=args.seed, method=args.method,
+               pair=(args.weak, args.strong))
+    if probe:
+        check_features(args.features, params, args.strong, args.task)
     cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
     pair = Pair(args.weak, args.strong)
     run = train_weak_to_strong(read_predictions(args.weak_run), read_features(args.features) if probe else None,

@@ -89,10 +89,10 @@ def test_params_not_yaml(lab: Path) -> None:
 
 
 def test_unknown_keys_on_the_command_line(lab: Path) -> None:
-    refused(lab, *prepare("sst3"), needles=("unknown task 'sst3'",))
+    refused(lab, *prepare("sst3"), needles=("--task 'sst3' is not in params.yaml tasks",))
     refused(lab, "stages/embed.py", "--task", "sst2", "--model", "minilm_l9", "--pool", "data/prepared/sst2.parquet",
             "--out", "data/features/sst2/minilm_l9.safetensors", "--metrics", "metrics/truncation/sst2/minilm_l9.json",
-            needles=("params.yaml", "unknown model key 'minilm_l9'"))
+            needles=("--model 'minilm_l9'", "params.yaml ladder"))
 
 
 # --- data files --------------------------------------------------------------------------------

@@ -41,3 +41,19 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def usage(argv: Sequence[str] | None = None) -> int:
+    """`python -m w2s.cli`: this module is the stage scripts' shared code, not a command. `--help` explains
+    how the pipeline is run; anything else prints the usage line and exits 2 (never a silent success)."""
+    p = argparse.ArgumentParser(prog="python -m w2s.cli", description=(
+        "Shared code of the stage scripts, not a command. Run the pipeline with `dvc repro` (or one stage "
+        "with `dvc repro -s <stage>`); each script in stages/ also takes --help."))
+    p.parse_args(argv)
+    p.print_usage(sys.stderr)
+    print("error: w2s.cli is not a command; run `dvc repro`, or `python stages/<stage>.py --help`", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(usage())

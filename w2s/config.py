@@ -420,6 +420,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         return {_convert(k, args[0], where): _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{where}: must be a finite number, got {value}")
     if tp in (int, float) and isinstance(value, bool):
         raise InputError(f"{where}: expected {tp.__name__}, got bool {value!r}")
     if isinstance(tp, type) and not isinstance(value, tp):
@@ -449,12 +451,15 @@ def _build(cls: type[T], data: Any, where: str) -> T:
 
 
 def _check_key(key: str, where: str) -> None:
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise InputError(f"{where}: key {key!r} must match [a-z0-9_]+ (it names files and stages)")
 
 
 def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, ...]) -> None:
     """Cross-field checks that the types alone cannot express."""
+    from w2s.validate import check_params
+
+    check_params(p, known_tasks)  # names, non-empty lists, devices, losses: before anything reaches DVC
     for name in p.data.file_tasks:
         _check_key(name, "data.file_tasks")
     for task in p.tasks:

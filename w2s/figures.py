@@ -25,6 +25,7 @@ same in every figure and report, so "logconf" is always the same orange.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,7 +74,8 @@ class Note:
     text: str
 
     def _repr_markdown_(self) -> str:
-        return f"> **Figure not available.** {self.text}\n"
+        # the text can quote names from a table (columns, tasks): escaped, so none becomes HTML in a report
+        return f"> **Figure not available.** {html.escape(self.text)}\n"
 
     def __str__(self) -> str:
         return self.text

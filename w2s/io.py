@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from w2s.errors import InputError
@@ -39,6 +40,8 @@ def _remove_stale(path: Path) -> None:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success rename it to `path`, else delete it."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; the output must name a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -55,6 +58,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory; on success it replaces `path` as a whole, else it is removed."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: is a file; the output must name a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -98,7 +103,10 @@ def write_parquet(df: pl.DataFrame, path: str | Path) -> None:
 def read_parquet(path: str | Path) -> pl.DataFrame:
     if not Path(path).is_file():
         raise InputError(f"{path}: missing (run the stage that writes it: `dvc repro`)")
-    return pl.read_parquet(path)
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as err:  # named by type only: the message can quote content
+        raise InputError(f"{path}: not a readable parquet file ({type(err).__name__})") from None
 
 
 def write_features(path: str | Path, ids: np.ndarray, features: np.ndarray, meta: dict[str, str]) -> None:
@@ -125,5 +133,8 @@ def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(ids (N,), features (N, D)) as written by `write_features`."""
     if not Path(path).is_file():
         raise InputError(f"{path}: missing features file (run `dvc repro` to build it)")
-    tensors = load_file(str(path))
-    return tensors["ids"], tensors["features"]
+    try:
+        tensors = load_file(str(path))
+        return tensors["ids"], tensors["features"]
+    except (SafetensorError, OSError, KeyError) as err:
+        raise InputError(f"{path}: not a readable features file ({type(err).__name__})") from None

@@ -323,7 +323,8 @@ def read_table(path: Path) -> pl.DataFrame:
     try:
         return reader(path)
     except (pl.exceptions.PolarsError, OSError, ValueError) as e:
-        raise InputError(f"{path}{_bad_line(path)}: cannot read as {path.suffix} ({_first_line(e)})") from e
+        # the error's type, never its message: it can quote the file's content (a link to a secrets file)
+        raise InputError(f"{path}{_bad_line(path)}: cannot read as {path.suffix} ({type(e).__name__})") from None
 
 
 def _bad_line(path: Path) -> str:
