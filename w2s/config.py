@@ -174,6 +174,9 @@ class BootstrapParams:
     ladder; each runs once per task and seed, beside the direct M1 -> Mk run."""
     method: str = "xent"
     """Loss of every hop and of the direct run (one of `methods`)."""
+    folds: int = 5
+    """Cross-fitting folds of train_transfer for every intermediate hop (>= 2): each row's label for the
+    next hop comes from a student trained on the other folds, never on that row (`w2s.bootstrap.cross_fit`)."""
 
     def models(self, chain: str) -> list[str]:
         """The model keys of `chain`, weak to strong."""
@@ -455,6 +458,8 @@ def check_bootstrap_genft(p: Params) -> None:
             raise InputError(f"bootstrap.chains[{i}]: {chain!r} does not go up the ladder {p.ladder}")
     if p.bootstrap.chains and p.bootstrap.method not in p.methods:
         raise InputError(f"bootstrap.method: {p.bootstrap.method!r} is not one of methods {p.methods}")
+    if p.bootstrap.folds < 2:
+        raise InputError(f"bootstrap.folds: must be an integer >= 2 (cross-fitting folds), got {p.bootstrap.folds}")
     g = p.genft
     for key, base in g.models.items():
         _check_key(key, "genft.models")
