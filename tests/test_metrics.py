@@ -125,3 +125,85 @@ def test_metrics_do_not_mutate_inputs() -> None:
     before = (p1.copy(), labels.copy())
     accuracy(p1, labels), auroc(p1, labels), agreement(p1, p1, labels)
     assert np.array_equal(p1, before[0]) and np.array_equal(labels, before[1])
+
+
+# ------------------------------------------------------------------ paired bootstrap (issue 12)
+
+def _runs(rng: np.random.Generator, acc: float, n_seeds: int = 3, n_rows: int = 400) -> np.ndarray:
+    """p(y=1) of runs on all-positive rows that are right with probability `acc`."""
+    return np.where(rng.random((n_seeds, n_rows)) < acc, 0.9, 0.1)
+
+
+def test_weighted_auroc_with_unit_weights_is_auroc() -> None:
+    from w2s.metrics import _weighted_auroc
+
+    rng = np.random.default_rng(0)
+    scores, labels = rng.random(60).round(1), rng.random(60) < 0.4  # rounding makes ties
+    assert _weighted_auroc(scores, labels, np.ones((1, 60)))[0] == pytest.approx(auroc(scores, labels))
+    counts = rng.integers(0, 3, size=60).astype(float)
+    expanded = np.repeat(np.arange(60), counts.astype(int))
+    assert _weighted_auroc(scores, labels, counts[None])[0] == pytest.approx(
+        auroc(scores[expanded], labels[expanded]))
+
+
+def test_pgr_interval_is_the_ratio_of_mean_accuracies() -> None:
+    from w2s.metrics import pgr_interval
+
+    rng = np.random.default_rng(1)
+    weak, w2s, ceiling = _runs(rng, 0.6), _runs(rng, 0.7), _runs(rng, 0.9)
+    labels = np.ones(400, dtype=bool)
+    r = pgr_interval(weak, w2s, ceiling, labels, n_resamples=500)
+    acc = {k: float((v > 0.5).mean()) for k, v in {"weak": weak, "w2s": w2s, "ceiling": ceiling}.items()}
+    assert r.status == "ok" and r.n_seeds == 3 and r.n_rows == 400
+    assert r.value == pytest.approx((acc["w2s"] - acc["weak"]) / (acc["ceiling"] - acc["weak"]))
+    assert r.low is not None and r.high is not None and r.low < r.value < r.high
+    assert r.gap_low is not None and r.gap_low > 0
+    assert r == pgr_interval(weak, w2s, ceiling, labels, n_resamples=500)  # deterministic
+
+
+def test_pgr_interval_flags_a_gap_within_noise() -> None:
+    from w2s.metrics import pgr_interval
+
+    rng = np.random.default_rng(2)
+    weak, w2s, ceiling = _runs(rng, 0.70), _runs(rng, 0.71), _runs(rng, 0.715)
+    r = pgr_interval(weak, w2s, ceiling, np.ones(400, dtype=bool), n_resamples=500)
+    assert r.gap > 0 and r.status == "gap_not_significant" and r.value is None
+    assert r.reason is not None and "not significant" in r.reason and "n = 3 seeds x 400 test rows" in r.reason
+
+
+def test_pgr_interval_no_gap_and_one_seed() -> None:
+    from w2s.metrics import pgr_interval
+
+    rng = np.random.default_rng(3)
+    labels = np.ones(400, dtype=bool)
+    r = pgr_interval(_runs(rng, 0.8), _runs(rng, 0.7), _runs(rng, 0.6), labels, n_resamples=200)
+    assert r.status == "no_gap" and r.value is None and "does not beat" in (r.reason or "")
+    one = pgr_interval(_runs(rng, 0.6, 1), _runs(rng, 0.7, 1), _runs(rng, 0.9, 1), labels, n_resamples=200)
+    assert one.status == "too_few_seeds" and one.value is not None and one.low is None and one.high is None
+
+
+def test_pgr_interval_auroc_and_bad_shapes() -> None:
+    from w2s.metrics import pgr_interval
+
+    rng = np.random.default_rng(4)
+    labels = rng.random(300) < 0.5
+    def run(signal: float) -> np.ndarray:
+        return 1 / (1 + np.exp(-(signal * (labels * 2 - 1) + rng.normal(size=(3, 300)))))
+    r = pgr_interval(run(0.3), run(1.0), run(2.0), labels, score="auroc", n_resamples=300)
+    assert r.status == "ok" and r.value is not None and 0 < r.value < 1
+    with pytest.raises(InputError, match="every role needs the same seeds"):
+        pgr_interval(run(0.3)[:2], run(1.0), run(2.0), labels)
+    with pytest.raises(InputError, match="unknown score"):
+        pgr_interval(run(0.3), run(1.0), run(2.0), labels, score="f1")
+
+
+def test_accuracy_interval_includes_seed_and_row_noise() -> None:
+    from w2s.metrics import accuracy_interval
+
+    rng = np.random.default_rng(5)
+    correct = rng.random((3, 800)) < 0.7
+    iv = accuracy_interval(correct, n_resamples=1000)
+    assert iv.n == 3 and iv.mean == pytest.approx(correct.mean())
+    assert iv.high - iv.low > 2 * 1.96 * np.sqrt(0.21 / 800) * 0.8  # at least the test-row noise
+    same = np.repeat(correct[:1], 3, axis=0)  # three identical seeds: test-row noise only
+    assert accuracy_interval(same, n_resamples=1000).high - accuracy_interval(same, n_resamples=1000).low < 0.08
