@@ -224,7 +224,7 @@ def summarize(rows: pl.DataFrame, level: float = 0.95, n_resamples: int = 10_000
                                      n_resamples=n_resamples, seed=0)
         out.append({**dict(zip(keys, group_keys, strict=True)), "metric": "accuracy", "value": interval.mean,
                     "low": interval.low, "high": interval.high, "n_seeds": interval.n,
-                    "n_train": int(wide["n_train"].min()), "n_test": len(ids[0])})
+                    "n_train": wide["n_train"].min(), "n_test": len(ids[0])})
     order = {c: i for i, c in enumerate(CONDITIONS)}
     table = pl.DataFrame(out, schema=SUMMARY_SCHEMA)
     return table.sort(pl.col("task"), pl.col("condition").replace_strict(order, default=len(order)))
