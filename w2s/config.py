@@ -230,8 +230,8 @@ class SaliencyParams:
     """Seeds to run the five conditions with (each: the supervisor run of that seed, the train_transfer
     sample and the finetuning runs; the test rows are the same for all). null: every seed of `seeds`.
     Intervals are over these seeds and the test rows."""
-    n_train: int = 192
-    """train_transfer rows every condition trains on (fewer if train_transfer is smaller)."""
+    n_train: int = 400
+    """train_transfer rows every condition trains on, per seed (fewer if train_transfer is smaller)."""
     n_test: int = 400
     """Test rows every condition is scored on (fewer if the test split is smaller)."""
     epochs: int = 2

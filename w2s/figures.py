@@ -423,7 +423,7 @@ def saliency_conditions(tables: Tables, task: str) -> Figure | Note:
     seeds = sorted(set(df["n_seeds"].to_list()))
     title = _title(f"{task}: concept saliency on the strong model",
                    f"test accuracy of the five conditions of Burns et al. Fig. 11 on {who.strip(' ()') or 'it'}; "
-                   f"bars: mean over {'/'.join(map(str, seeds))} seeds and the test rows; whiskers: {whisker}")
+                   f"bars: mean over {'/'.join(map(str, seeds))} seed(s) and the test rows; whiskers: {whisker}")
     if "weak" in keys and df["weak"].n_unique() > 1:
         return layered.facet(row=alt.Row("weak:N", title="weak supervisor")).properties(title=title)
     return layered.properties(title=title)
