@@ -234,7 +234,7 @@ class SaliencyParams:
     """train_transfer rows every condition trains on, per seed (fewer if train_transfer is smaller)."""
     n_test: int = 400
     """Test rows every condition is scored on (fewer if the test split is smaller)."""
-    epochs: int = 2
+    epochs: int = 3
     """Finetuning passes over the n_train rows."""
     batch_size: int = 32
     """Finetuning rows per optimizer step."""
