@@ -1,11 +1,14 @@
-"""Stage `bootstrap`: one chain M1 -> M2 -> ... -> Mk (each trained on its predecessor's labels) and the
-direct M1 -> Mk run, for one task and seed, in probe mode on the cached features."""
+"""Stage `bootstrap`: one chain M1 -> M2 -> ... -> Mk (each trained on its predecessor's labels, which every
+intermediate hop produces by cross-fitting over `bootstrap.folds` folds of train_transfer) and the direct
+M1 -> Mk run, for one task and seed, in probe mode on the cached features."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import polars as pl
 
 from w2s import cli
 from w2s.bootstrap import bootstrap_table, run_chain
@@ -26,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                  "(train.mode probe)")
     p.add_argument("--pool", required=True, help="pool parquet from `prepare` (train.mode finetune/lora: the texts)")
     p.add_argument("--out", required=True, help="folder to write: chain/ and direct/ run directories, "
-                                                "bootstrap.parquet, hops.json")
+                                                "bootstrap.parquet, hops.json, crossfit_labels.parquet")
     args = p.parse_args(argv)
     params = load_params(args.params)
     check_args(params, task=args.task, seed=args.seed)
@@ -48,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_run(result.direct, out / "direct")
     write_parquet(table, out / "bootstrap.parquet")
     write_json(result.hops, out / "hops.json")
+    # the labels each intermediate hop handed on (id, part, label, p1, fold; hop = its student's key)
+    handed = [labels.with_columns(pl.lit(hop["strong"]).alias("hop"))
+              for labels, hop in zip(result.labels, result.hops[:-1], strict=True)]
+    write_parquet(pl.concat(handed) if handed else pl.DataFrame(), out / "crossfit_labels.parquet")
     acc = dict(zip(table["route"], table["accuracy"], strict=True))
     print(f"bootstrap {args.task}/{args.chain}/seed{args.seed} ({method}): chain {acc['chain']:.3f}, "
           f"direct {acc['direct']:.3f}, hops " + ", ".join(f"{h['strong']} {h['accuracy']:.3f}" for h in result.hops))

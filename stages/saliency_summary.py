@@ -1,5 +1,6 @@
-"""Stage `saliency_summary`: every task's saliency rows in one tidy table, its plot data, and the test
-accuracy of each condition as DVC metrics (`<task>/<condition>/accuracy`)."""
+"""Stage `saliency_summary`: every task's saliency outcomes summarised per condition (mean test accuracy
+with its interval over seeds and test rows, `analyze.ci_level`), its plot data, and DVC metrics
+(`<task>/<condition>/accuracy` and `_low` / `_high`)."""
 
 from __future__ import annotations
 
@@ -13,21 +14,22 @@ from w2s import cli
 from w2s.config import load_params
 from w2s.dvc_plots import write_records
 from w2s.io import read_parquet, write_json, write_parquet
-from w2s.saliency import saliency_metrics
+from w2s.saliency import saliency_metrics, summarize
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--tables", required=True, help="directory of the per-task saliency parquet files")
     p.add_argument("--out", required=True, help="directory for saliency.parquet and plot.json")
-    p.add_argument("--metrics", required=True, help="metrics file: test accuracy per task and condition")
+    p.add_argument("--metrics", required=True, help="metrics file: test accuracy and interval per task and condition")
     args = p.parse_args(argv)
     params = load_params(args.params)
-    table = pl.concat([read_parquet(Path(args.tables) / f"{task}.parquet") for task in params.tasks])
+    rows = pl.concat([read_parquet(Path(args.tables) / f"{task}.parquet") for task in params.tasks])
+    table = summarize(rows, level=params.analyze.ci_level, n_resamples=params.analyze.n_resamples)
     write_parquet(table, Path(args.out) / "saliency.parquet")
     write_records(table, Path(args.out) / "plot.json")
     write_json(saliency_metrics(table), args.metrics)
-    print(table.select("task", "model", "condition", "value"))
+    print(table.select("task", "model", "condition", "value", "low", "high", "n_seeds"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Bootstrapping chains on small random features: hop logic, the direct route, tidy rows and PGR."""
+"""Bootstrapping chains on small random features: hop logic, cross-fitted labels (no row labelled by a
+model that trained on it), the direct route, tidy rows and PGR."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import polars as pl
 import pytest
 import yaml
 
-from w2s.bootstrap import bootstrap_table, chain_label, run_chain, summarize
+import w2s.bootstrap
+from w2s.bootstrap import bootstrap_table, chain_label, cross_fit, fold_ids, run_chain, summarize
 from w2s.config import Pair, Params, parse_params
 from w2s.errors import InputError
 from w2s.pipeline import train_ground_truth, train_weak_to_strong
@@ -27,7 +29,7 @@ def make_params(**overrides: Any) -> Params:
     raw.update(tasks=["sst2"], ladder=list(MODELS), pairs=[{"weak": "minilm_l3", "strong": "mpnet"}],
                methods=["xent", "logconf"], seeds=[0])
     raw["train"].update(mode="probe", epochs=4, batch_size=32, lr=0.01, eval_every=5)
-    raw["bootstrap"] = {"chains": ["minilm_l3-to-minilm_l6-to-mpnet"], "method": "xent"}
+    raw["bootstrap"] = {"chains": ["minilm_l3-to-minilm_l6-to-mpnet"], "method": "xent", "folds": 4}
     raw.update(overrides)
     return parse_params(raw)
 
@@ -70,21 +72,93 @@ def test_chain_runs_every_hop_and_tags_both_routes(setup: dict[str, Any]) -> Non
     assert not np.array_equal(result.chain.predictions["p1"].to_numpy(), result.direct.predictions["p1"].to_numpy())
 
 
-def test_last_hop_equals_a_w2s_run_on_the_middle_models_labels(setup: dict[str, Any]) -> None:
-    """Hop logic: the final student is exactly train_weak_to_strong(minilm_l6's transfer labels -> mpnet)."""
+def test_last_hop_equals_a_w2s_run_on_the_middle_models_cross_fitted_labels(setup: dict[str, Any]) -> None:
+    """Hop logic: the final student is exactly train_weak_to_strong(minilm_l6's cross-fitted labels -> mpnet)."""
     p, f, gt = setup["params"], setup["features"], setup["gt"]
     result = run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
-    middle = train_weak_to_strong(gt["minilm_l3"], f["minilm_l6"], p, "sst2", Pair("minilm_l3", "minilm_l6"), "xent",
-                                  0, label_transfer=True)
-    assert set(middle.predictions["part"]) == {"train_transfer", "test"}
-    # The transfer labels handed on are the middle student's own predictions, not minilm_l3's.
-    transfer = middle.predictions.filter(pl.col("part") == "train_transfer").sort("id")
+    labels, fold_runs = cross_fit(gt["minilm_l3"], f["minilm_l6"], p, "sst2", Pair("minilm_l3", "minilm_l6"), "xent",
+                                  0, folds=4)
+    assert len(fold_runs) == 4 and result.labels[0].equals(labels)
+    assert [h["folds"] for h in result.hops[:-1]] == [4]
+    # The transfer labels handed on are the middle students' own predictions, not minilm_l3's.
+    transfer = labels.filter(pl.col("part") == "train_transfer")
     weak_transfer = gt["minilm_l3"].filter(pl.col("part") == "train_transfer").sort("id")
     assert transfer["id"].to_list() == weak_transfer["id"].to_list()
     assert not np.allclose(transfer["p1"].to_numpy(), weak_transfer["p1"].to_numpy())
-    big = train_weak_to_strong(middle.predictions, f["mpnet"], p, "sst2", Pair("minilm_l6", "mpnet"), "xent", 0)
+    test_ids = gt["minilm_l3"].filter(pl.col("part") == "test")["id"]
+    assert set(labels.filter(pl.col("part") == "test")["id"]) == set(test_ids)
+    big = train_weak_to_strong(labels, f["mpnet"], p, "sst2", Pair("minilm_l6", "mpnet"), "xent", 0)
     np.testing.assert_array_equal(result.chain.predictions.sort("id")["p1"].to_numpy(),
                                   big.predictions.sort("id")["p1"].to_numpy())
+
+
+def test_every_handed_on_label_comes_from_a_model_that_did_not_train_on_its_row(
+        setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Watch every real training run of a chain: for each train_transfer label a hop trains on, some run
+    produced exactly that (id, p1) without that id among its training rows. In-sample relabelling (a
+    hop labelling the rows it trained on) fails here; M1's labels come from train_weak, never transfer."""
+    p, f, gt = setup["params"], setup["features"], setup["gt"]
+    calls: list[tuple[set[int], dict[int, float], pl.DataFrame]] = []
+    real = w2s.bootstrap.train_weak_to_strong
+
+    def watched(weak_predictions: pl.DataFrame, *args: Any, **kwargs: Any) -> Any:
+        run = real(weak_predictions, *args, **kwargs)
+        trained = set(weak_predictions.filter(pl.col("part") == "train_transfer")["id"].to_list())
+        calls.append((trained, dict(zip(run.predictions["id"].to_list(), run.predictions["p1"].to_list(),
+                                        strict=True)), weak_predictions))
+        return run
+
+    monkeypatch.setattr(w2s.bootstrap, "train_weak_to_strong", watched)
+    run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
+    m1 = dict(zip(gt["minilm_l3"]["id"].to_list(), gt["minilm_l3"]["p1"].to_list(), strict=True))
+    checked = 0
+    for _, _, given in calls:
+        for i, label in given.filter(pl.col("part") == "train_transfer").select("id", "p1").iter_rows():
+            if label == m1[i]:
+                continue  # M1's own label (trained on train_weak)
+            producers = [trained for trained, out, _ in calls if out.get(i) == label]
+            assert producers, f"label of row {i} comes from no run"
+            assert any(i not in trained for trained in producers), f"row {i} was labelled by a model trained on it"
+            checked += 1
+    assert checked >= N_TRAIN // 2  # the final hop's every transfer row (at least) was checked
+
+
+def test_final_hop_and_direct_train_on_the_rows_of_a_train_w2s_student(
+        setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    p, f, gt = setup["params"], setup["features"], setup["gt"]
+    seen: list[tuple[list[int], Params]] = []
+    real = w2s.bootstrap.train_weak_to_strong
+
+    def watched(weak_predictions: pl.DataFrame, features: Any, params: Params, *args: Any, **kwargs: Any) -> Any:
+        seen.append((weak_predictions.filter(pl.col("part") == "train_transfer")["id"].to_list(), params))
+        return real(weak_predictions, features, params, *args, **kwargs)
+
+    monkeypatch.setattr(w2s.bootstrap, "train_weak_to_strong", watched)
+    run_chain(gt["minilm_l3"], f, p, "sst2", list(MODELS), "xent", 0, progress=False)
+    assert len(seen) == 4 + 2  # 4 fold students of minilm_l6, then the final hop and the direct run
+    transfer_ids = gt["minilm_l3"].filter(pl.col("part") == "train_transfer")["id"].to_list()
+    for ids, params in seen[-2:]:
+        assert ids == transfer_ids and params is p  # same rows, same order (same weak_holdout rows), same params
+    for ids, params in seen[:4]:
+        assert len(ids) == len(transfer_ids) * 3 // 4 and params.train.weak_holdout == 0.0
+
+
+def test_fold_ids_are_balanced_seeded_and_order_free() -> None:
+    ids = np.arange(100, 203)
+    folds = fold_ids(ids, 5, seed=0)
+    assert sorted(np.bincount(folds).tolist()) == [20, 20, 21, 21, 21]
+    shuffled = np.random.default_rng(1).permutation(ids)
+    np.testing.assert_array_equal(fold_ids(shuffled, 5, 0), folds[np.searchsorted(ids, shuffled)])
+    assert not np.array_equal(fold_ids(ids, 5, 1), folds)
+    with pytest.raises(InputError, match="bootstrap.folds: 5 folds need at least 5 train_transfer rows, got 3"):
+        fold_ids(ids[:3], 5, 0)
+
+
+def test_params_reject_fewer_than_two_folds() -> None:
+    with pytest.raises(InputError, match="bootstrap.folds: must be an integer >= 2"):
+        make_params(bootstrap={"chains": ["minilm_l3-to-mpnet"], "method": "xent", "folds": 1})
+    with pytest.raises(InputError, match="bootstrap.folds: expected int"):
+        make_params(bootstrap={"chains": ["minilm_l3-to-mpnet"], "method": "xent", "folds": 2.5})
 
 
 def test_two_model_chain_is_the_direct_run(setup: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ def with_change(path: str, value: object) -> dict:
 def test_committed_params_load() -> None:
     p = load_params(ROOT / "params.yaml")
     assert p.ladder == ["minilm_l3", "minilm_l6", "mpnet"]
-    assert [pair.name for pair in p.pairs] == ["minilm_l3-to-minilm_l6", "minilm_l3-to-mpnet", "minilm_l6-to-mpnet"]
+    assert [pair.name for pair in p.pairs] == ["minilm_l3-to-mpnet", "minilm_l6-to-mpnet"]
     assert p.hub_id("mpnet") == "sentence-transformers/all-mpnet-base-v2"
     assert isinstance(p.train.lr, float) and p.losses["logconf"]["alpha_max"] == 0.75
 
@@ -66,7 +66,7 @@ def test_int_is_accepted_where_float_is_expected() -> None:
         ("tasks", ["sst2", "nope"], "tasks: unknown task 'nope'"),
         ("tasks", "sst2", "tasks: expected a list"),
         ("ladder", ["minilm_l3", "gpt5"], "unknown model key 'gpt5'"),
-        ("pairs.0.weak", "mpnet", "pairs[0]: mpnet-to-minilm_l6 does not go up the ladder"),
+        ("pairs.0.strong", "minilm_l3", "pairs[0]: minilm_l3-to-minilm_l3 does not go up the ladder"),
         ("pairs.0.strong", "gpt5", "pairs[0].strong: 'gpt5' is not in the ladder"),
         ("methods", ["xent", "magic"], "methods: unknown method 'magic'"),
         ("losses.logconf", ..., "losses.logconf: missing"),

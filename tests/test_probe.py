@@ -301,3 +301,14 @@ def test_logconf_rate_is_the_mean_soft_label() -> None:
 def test_bad_probe_params_name_the_key(key: str, value: Any, message: str) -> None:
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_params(**{key: value})
+
+
+def test_soft_targets_leaning_to_one_side_get_unstratified_folds() -> None:
+    """A supervisor near chance can label almost every row > 0.5 with soft labels near 0.5: the log-loss CV
+    is still defined, so the student's C is chosen on seeded unstratified folds rather than refused."""
+    x, _ = fixture_rows(n=60)
+    t = np.full(60, 0.55)
+    t[:2] = 0.45
+    chosen = select_c(x, t, [0.001, 0.1], folds=5, seed=0)
+    assert chosen.c in (0.001, 0.1) and set(chosen.scores) == {0.001, 0.1}
+    assert chosen == select_c(x, t, [0.001, 0.1], folds=5, seed=0)

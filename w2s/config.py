@@ -244,6 +244,9 @@ class BootstrapParams:
     ladder; each runs once per task and seed, beside the direct M1 -> Mk run."""
     method: str = "xent"
     """Loss of every hop and of the direct run (one of `methods`)."""
+    folds: int = 5
+    """Cross-fitting folds of train_transfer for every intermediate hop (>= 2): each row's label for the
+    next hop comes from a student trained on the other folds, never on that row (`w2s.bootstrap.cross_fit`)."""
 
     def models(self, chain: str) -> list[str]:
         """The model keys of `chain`, weak to strong."""
@@ -288,19 +291,20 @@ class SaliencyParams:
     """Section `saliency`: the five concept-saliency conditions (paper Fig. 11) on one strong model."""
 
     model: str | None = None
-    """Strong model key (in the ladder; its `embed` features feed the frozen probes). null: the ladder's
-    strongest. Not in the ladder: the stage skips saliency (with a message) rather than fail."""
+    """Strong model key (in the ladder). null: the ladder's strongest. Not in the ladder: the stage skips
+    saliency (with a message) rather than fail."""
     weak: str | None = None
     """Supervisor key whose gt run's soft labels are the weak labels (below `model` in the ladder). null:
     the ladder's weakest."""
-    seed: int | None = None
-    """Seed of the supervisor run used, of the row sample and of the finetuning runs. null: the first
-    of `seeds`."""
-    n_train: int = 192
-    """train_transfer rows every condition trains on (fewer if train_transfer is smaller)."""
+    seeds: list[int] | None = None
+    """Seeds to run the five conditions with (each: the supervisor run of that seed, the train_transfer
+    sample and the finetuning runs; the test rows are the same for all). null: every seed of `seeds`.
+    Intervals are over these seeds and the test rows."""
+    n_train: int = 400
+    """train_transfer rows every condition trains on, per seed (fewer if train_transfer is smaller)."""
     n_test: int = 400
     """Test rows every condition is scored on (fewer if the test split is smaller)."""
-    epochs: int = 2
+    epochs: int = 3
     """Finetuning passes over the n_train rows."""
     batch_size: int = 32
     """Finetuning rows per optimizer step."""
@@ -309,25 +313,27 @@ class SaliencyParams:
     warmup_frac: float = 0.1
     """Share of the finetuning steps spent warming the learning rate up."""
     max_length: int = 128
-    """Finetuning and activation token limit per text."""
+    """Token limit per text of every condition: the frozen activations, finetuning and the activations of
+    the finetuned model."""
     probe_c: float = 1.0
     """Inverse L2 strength (scikit-learn C) of every logistic-regression probe (on standardised inputs)."""
     device: str = "auto"
     """torch device of the finetuning runs (`auto`: CUDA if present, else CPU)."""
 
-    def resolve(self, ladder: list[str], seeds: list[int]) -> tuple[str, str, int, str | None]:
-        """(strong key, weak key, seed, why saliency cannot run on this ladder or None), the null defaults
+    def resolve(self, ladder: list[str], seeds: list[int]) -> tuple[str, str, list[int], str | None]:
+        """(strong key, weak key, seeds, why saliency cannot run on this ladder or None), the null defaults
         filled from the ladder and seeds."""
         strong, weak = self.model or ladder[-1], self.weak or ladder[0]
-        seed = seeds[0] if self.seed is None else self.seed
+        chosen = list(seeds) if self.seeds is None else list(self.seeds)
+        absent = [s for s in chosen if s not in seeds]
         skip = None
         if strong not in ladder or weak not in ladder:
             skip = f"saliency.model {strong!r} and saliency.weak {weak!r} must both be in the ladder {ladder}"
         elif ladder.index(weak) >= ladder.index(strong):
             skip = f"saliency.weak {weak!r} must come before saliency.model {strong!r} in the ladder {ladder}"
-        elif seed not in seeds:
-            skip = f"saliency.seed {seed} is not in seeds {seeds} (its supervisor run does not exist)"
-        return strong, weak, seed, skip
+        elif absent:
+            skip = f"saliency.seeds {absent} not in seeds {seeds} (their supervisor runs do not exist)"
+        return strong, weak, chosen, skip
 
 
 @dataclass(frozen=True)
@@ -560,6 +566,8 @@ def check_saliency(p: Params) -> None:
         raise InputError(f"saliency.lr and saliency.probe_c: must be positive, got {s.lr} and {s.probe_c}")
     if not 0.0 <= s.warmup_frac < 1.0:
         raise InputError(f"saliency.warmup_frac: must be in [0, 1), got {s.warmup_frac}")
+    if s.seeds is not None and (not s.seeds or len(set(s.seeds)) != len(s.seeds)):
+        raise InputError(f"saliency.seeds: a non-empty list without repeats, or null (every seed), got {s.seeds}")
 
 
 def check_bootstrap_genft(p: Params) -> None:
@@ -576,6 +584,8 @@ def check_bootstrap_genft(p: Params) -> None:
             raise InputError(f"bootstrap.chains[{i}]: {chain!r} does not go up the ladder {p.ladder}")
     if p.bootstrap.chains and p.bootstrap.method not in p.methods:
         raise InputError(f"bootstrap.method: {p.bootstrap.method!r} is not one of methods {p.methods}")
+    if p.bootstrap.folds < 2:
+        raise InputError(f"bootstrap.folds: must be an integer >= 2 (cross-fitting folds), got {p.bootstrap.folds}")
     g = p.genft
     for key, base in g.models.items():
         _check_key(key, "genft.models")

@@ -423,7 +423,9 @@ def pgr_vs_c(tables: Tables, task: str) -> Figure | Note:
 
 
 def saliency_conditions(tables: Tables, task: str) -> Figure | Note:
-    """Test accuracy of the five concept-saliency conditions on the strong model (Burns et al. Fig. 11)."""
+    """Test accuracy of the five concept-saliency conditions on the strong model (Burns et al. Fig. 11),
+    with error bars: the summary's interval over seeds and test rows (columns low, high, n_seeds of
+    `w2s.saliency.summarize`); a table of per-seed values instead (no low/high) draws min to max over seeds."""
     table = _need(tables, "saliency", ["task"], "saliency_summary")
     if isinstance(table, Note):
         return table
@@ -437,26 +439,33 @@ def saliency_conditions(tables: Tables, task: str) -> Figure | Note:
     if df.is_empty():
         return Note("The `saliency` table has no accuracy values.")
     keys = [c for c in ("weak", "strong", "model") if c in df.columns and df[c].null_count() < df.height]
-    df = (df.group_by(cond, *keys).agg(pl.col("value").mean().alias("accuracy"),
-                                       pl.col("value").min().alias("low"), pl.col("value").max().alias("high"),
-                                       pl.len().alias("n_seeds"))
-          .rename({cond: "condition"}))
-    df = df.with_columns(pl.col("condition").replace_strict(SALIENCY_LABELS, default=pl.col("condition"))
-                         .alias("label"))
+    summarized = {"low", "high", "n_seeds"} <= set(df.columns)
+    if summarized:
+        df = df.select(cond, *keys, pl.col("value").alias("accuracy"), "low", "high", "n_seeds")
+        whisker = "interval over seeds and test rows"
+    else:
+        df = df.group_by(cond, *keys).agg(pl.col("value").mean().alias("accuracy"), pl.col("value").min().alias("low"),
+                                          pl.col("value").max().alias("high"), pl.len().alias("n_seeds"))
+        whisker = "min to max over seeds"
+    df = df.rename({cond: "condition"}).with_columns(
+        pl.col("condition").replace_strict(SALIENCY_LABELS, default=pl.col("condition")).alias("label"))
     order = [SALIENCY_LABELS.get(c, c) for c in SALIENCY_ORDER] + sorted(
         set(df["label"].to_list()) - set(SALIENCY_LABELS.values()))
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
-    tooltip = ["label:N", *[f"{k}:N" for k in keys], alt.Tooltip("accuracy:Q", format=".3f"), "n_seeds:Q"]
+    tooltip = ["label:N", *[f"{k}:N" for k in keys], alt.Tooltip("accuracy:Q", format=".3f"),
+               alt.Tooltip("low:Q", format=".3f"), alt.Tooltip("high:Q", format=".3f"), "n_seeds:Q"]
     bars = alt.Chart().mark_bar(color=METHOD_COLORS["xent"], opacity=0.8).encode(
         y=y, x=alt.X("accuracy:Q", title="test accuracy (fraction correct)", scale=alt.Scale(zero=False)),
         tooltip=tooltip)
-    whiskers = alt.Chart().mark_rule(color="#222222").encode(y=y, x="low:Q", x2="high:Q", tooltip=tooltip)
+    whiskers = alt.Chart().mark_errorbar(color="#222222", ticks=True).encode(
+        y=y, x=alt.X("low:Q", title="test accuracy (fraction correct)"), x2="high:Q", tooltip=tooltip)
     layered = alt.layer(bars, whiskers, data=_records(df)).properties(width=WIDTH + 80, height=30 * len(order))
     models = sorted(set(df["model"].to_list())) if "model" in df.columns else []
     who = f" ({', '.join(models)})" if models and len(models) <= 2 else ""
+    seeds = sorted(set(df["n_seeds"].to_list()))
     title = _title(f"{task}: concept saliency on the strong model",
                    f"test accuracy of the five conditions of Burns et al. Fig. 11 on {who.strip(' ()') or 'it'}; "
-                   "bars: mean over seeds; whiskers: min to max over seeds")
+                   f"bars: mean over {'/'.join(map(str, seeds))} seed(s) and the test rows; whiskers: {whisker}")
     if "weak" in keys and df["weak"].n_unique() > 1:
         return layered.facet(row=alt.Row("weak:N", title="weak supervisor")).properties(title=title)
     return layered.properties(title=title)

@@ -283,6 +283,23 @@ def stratified_folds(hard: np.ndarray, folds: int, seed: int, where: str = "trai
     return fold
 
 
+def _folds(t: np.ndarray, folds: int, seed: int, where: str, scoring: str) -> np.ndarray:
+    """Fold index per row: stratified on the hard targets where each class can fill every fold. Soft
+    targets scored by log loss need no class in a fold (the soft cross-entropy is defined on any rows),
+    so a student whose supervisor leans to one side (hard labels nearly all one class, e.g. a supervisor
+    at chance) gets seeded unstratified folds instead of an error; hard 0/1 targets, or accuracy scoring,
+    with too few rows of a class are refused (`stratified_folds`)."""
+    hard = t > 0.5
+    soft = bool(np.any((t > 0) & (t < 1)))
+    if soft and scoring == "log_loss" and min(int(hard.sum()), len(hard) - int(hard.sum())) < folds:
+        if len(t) < 2 * folds:
+            raise InputError(f"{where}: {folds} folds need at least {2 * folds} training rows, got {len(t)}")
+        from w2s.tasks import stable_rng
+
+        return stable_rng(seed, "probe_cv_folds").permutation(len(t)) % folds
+    return stratified_folds(hard, folds, seed, where)
+
+
 def select_c(x: np.ndarray, targets: np.ndarray, grid: Sequence[float], folds: int = 5, seed: int = 0, *,
              scoring: Scoring = "log_loss", tol: float = 1e-6, max_iter: int = 1000,
              where: str = "train.probe_c cv") -> CSelection:
@@ -297,7 +314,7 @@ def select_c(x: np.ndarray, targets: np.ndarray, grid: Sequence[float], folds: i
     """
     values = check_grid(grid, folds)
     x, t = _check_inputs(x, targets, values[0])
-    fold = stratified_folds(t > 0.5, folds, seed, where)
+    fold = _folds(t, folds, seed, where, scoring)
     scores: dict[float, float] = {}
     for c in values:
         per_fold = []
