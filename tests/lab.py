@@ -35,6 +35,7 @@ def small_params(data_dir: Path) -> dict[str, Any]:
     params["prepare"].update(n_train=200, n_test=100)
     params["train"].update(epochs=3)
     params["analyze"].update(n_resamples=200)
+    params["sensitivity"] = {"c_grid": [0.01, 1.0]}  # two Cs: the stage runs, cheaply
     if "bootstrap" in params:  # sections naming ladder models follow the two-model ladder
         params["bootstrap"]["chains"] = ["minilm_l3-to-minilm_l6"]
     return params
