@@ -340,7 +340,7 @@ class SaliencyParams:
 class SensitivityParams:
     """Section `sensitivity`: PGR against the probes' L2 strength, all heads at the same C (probe mode)."""
 
-    c_grid: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0])
+    c_grid: list[float] = field(default_factory=lambda: [1e-4, 1e-2, 1.0, 100.0])
     """Inverse L2 strengths to sweep (scikit-learn's C, on standardised features), log-spaced; empty: skip."""
 
 

@@ -403,7 +403,8 @@ def pgr_vs_c(tables: Tables, task: str) -> Figure | Note:
     if defined.is_empty():
         return Note(f"No C of the sweep gives a significant gap on `{task}`: PGR is undefined everywhere.")
     scale = method_scale(df["method"].unique().to_list())
-    x = alt.X("c:Q", scale=alt.Scale(type="log"), title="C, inverse L2 strength of every probe (log scale)")
+    x = alt.X("c:Q", scale=alt.Scale(type="log"), title="C (inverse L2 strength, log scale)",
+              axis=alt.Axis(grid=False, format="g"))
     tooltip = ["pair:N", "method:N", alt.Tooltip("c:Q", format="g", title="C"),
                alt.Tooltip("pgr:Q", format=".2f", title="PGR"), alt.Tooltip("low:Q", format=".2f", title="CI low"),
                alt.Tooltip("high:Q", format=".2f", title="CI high"), alt.Tooltip("n_seeds:Q", title="seeds")]
