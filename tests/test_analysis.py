@@ -108,3 +108,31 @@ def test_pgr_plot_records_name_the_pair() -> None:
     data = table({0: 15, 1: 15})
     records = pgr_plot_records(pgr_summary(data, pgr_table(run_table(data)), n_resamples=100))
     assert records["pair"].to_list() == ["s-to-b"]
+
+
+def test_fits_that_did_not_converge_are_counted(tmp_path) -> None:
+    """analyze reads how each fit ended (summary.json) into the runs table and the metrics; the report's
+    note names an L-BFGS fit that did not converge."""
+    import json
+
+    from w2s.analysis import fit_metrics, fit_table
+    from w2s.figures import convergence_note
+
+    files = []
+    for name, kind, keys, summary in [
+        ("a", "gt", {"model": "s"}, {"converged": True, "grad_norm": 2e-7, "optimizer": "lbfgs", "probe_c": 0.01}),
+        ("b", "gt", {"model": "b"}, {"converged": False, "grad_norm": 3e-3, "optimizer": "lbfgs", "probe_c": 0.01}),
+        ("c", "w2s", {"weak": "s", "strong": "b", "method": "logconf"},
+         {"converged": False, "grad_norm": 0.1, "optimizer": "adam", "probe_c": 0.01}),
+    ]:
+        run = tmp_path / name
+        run.mkdir()
+        preds("gt" if kind == "gt" else "w2s", 15, 0, **keys).write_parquet(run / "predictions.parquet")
+        (run / "summary.json").write_text(json.dumps(summary))
+        files.append(run / "predictions.parquet")
+    fits = fit_table(files)
+    assert fits["converged"].to_list() == [True, False, False]
+    assert fit_metrics(fits) == {"t/fits/lbfgs_not_converged": 1, "t/fits/lbfgs_max_grad_norm": 3e-3,
+                                 "t/fits/stepwise": 1}
+    note = convergence_note({"runs": fits})
+    assert "**1 of 2 L-BFGS probe fits did not converge** (t/b/seed0)" in note and "1 stepwise fits (logconf)" in note

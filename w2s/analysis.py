@@ -238,11 +238,48 @@ class Analysis:
     pgr_metrics: dict[str, float | None]
 
 
+FIT_KEYS = {"converged": pl.Boolean, "grad_norm": pl.Float64, "optimizer": pl.Utf8, "probe_c": pl.Float64}
+
+
+def fit_table(prediction_files: Iterable[str | Path]) -> pl.DataFrame:
+    """How each run's fit ended, from the `summary.json` beside its predictions: run keys plus converged,
+    grad_norm, optimizer ("lbfgs" | "adam" | null for finetune/lora), probe_c (null when absent)."""
+    import json
+
+    rows = []
+    for f in map(Path, prediction_files):
+        keys = pl.read_parquet(f, n_rows=1).row(0, named=True)
+        summary_file = f.parent / "summary.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        rows.append({k: keys.get(k) for k in RUN_KEYS} | {k: summary.get(k) for k in FIT_KEYS})
+    schema = {"kind": pl.Utf8, "task": pl.Utf8, "model": pl.Utf8, "weak": pl.Utf8, "strong": pl.Utf8,
+              "method": pl.Utf8, "seed": pl.Int64, **FIT_KEYS}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def fit_metrics(fits: pl.DataFrame) -> dict[str, float | None]:
+    """Per task: `<task>/fits/lbfgs_not_converged` (L-BFGS fits whose gradient norm stayed above the
+    tolerance: should be 0), `<task>/fits/lbfgs_max_grad_norm`, and `<task>/fits/stepwise` (fits of
+    losses with a moving target, which stop at their epoch budget and never report converged)."""
+    out: dict[str, float | None] = {}
+    for task in sorted(set(fits["task"].drop_nulls().to_list())):
+        mine = fits.filter(pl.col("task") == task)
+        lbfgs = mine.filter(pl.col("optimizer") == "lbfgs")
+        out[f"{task}/fits/lbfgs_not_converged"] = int((~lbfgs["converged"].fill_null(False)).sum())
+        out[f"{task}/fits/lbfgs_max_grad_norm"] = lbfgs["grad_norm"].max() if lbfgs.height else None  # type: ignore[assignment]
+        out[f"{task}/fits/stepwise"] = int((mine["optimizer"] == "adam").sum())
+    return out
+
+
 def analyze(prediction_files: Iterable[str | Path], params: Params) -> Analysis:
     """Everything `analyze` writes, from the stored predictions of the runs the params ask for."""
+    prediction_files = list(prediction_files)
     preds = select_current(load_predictions(prediction_files), params)
     runs = run_table(preds)
+    fits = fit_table(prediction_files)
+    runs = runs.join(fits, on=RUN_KEYS, how="left", nulls_equal=True)
     table = pgr_table(runs)
     summary = pgr_summary(preds, table, params.analyze.ci_level, params.analyze.n_resamples)
     acc, pg = metrics(runs, summary)
+    acc = dict(sorted((acc | fit_metrics(fits)).items()))
     return Analysis(runs, table, summary, tidy_table(runs, table), acc, pg)

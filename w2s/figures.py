@@ -579,6 +579,36 @@ def bootstrap_chain(tables: Tables, task: str) -> Figure | Note:
                      "dotted grey: the weakest (first) model"))
 
 
+def convergence_note(tables: Tables, task: str | None = None) -> str:
+    """One Markdown paragraph on how the runs' fits ended (`runs` table, from each run's summary.json): every
+    L-BFGS probe should have converged; stepwise fits (losses whose target moves with the student) stop at
+    their epoch budget and are named as such. Empty when the table has no fit columns (finetune/lora)."""
+    runs = tables.get("runs")
+    if runs is None or "optimizer" not in runs.columns:
+        return ""
+    if task is not None:
+        runs = runs.filter(pl.col("task") == task)
+    lbfgs = runs.filter(pl.col("optimizer") == "lbfgs")
+    stepwise = runs.filter(pl.col("optimizer") == "adam")
+    parts = []
+    if lbfgs.height:
+        failed = lbfgs.filter(~pl.col("converged").fill_null(False))
+        if failed.is_empty():
+            parts.append(f"All {lbfgs.height} L-BFGS probe fits converged (largest gradient norm "
+                         f"{lbfgs['grad_norm'].max():.1e}).")
+        else:
+            names = ", ".join(f"{r['task']}/{r['model'] or r['weak'] + '-to-' + r['strong'] + '/' + r['method']}"
+                              f"/seed{r['seed']}" for r in failed.head(5).iter_rows(named=True))
+            parts.append(f"**{failed.height} of {lbfgs.height} L-BFGS probe fits did not converge** ({names}): "
+                         "their numbers depend on where the optimiser stopped.")
+    if stepwise.height:
+        parts.append(f"{stepwise.height} stepwise fits ({', '.join(sorted(set(stepwise['method'].drop_nulls())))}) "
+                     f"stop at their epoch budget: their target moves with the student, so they have no fixed "
+                     f"optimum (fixed-point gradient norm {stepwise['grad_norm'].min():.2g}–"
+                     f"{stepwise['grad_norm'].max():.2g}); the PGR-against-C figure shows how much that matters.")
+    return " ".join(parts) + ("\n" if parts else "")
+
+
 def pgr_table_markdown(tables: Tables, task: str | None = None) -> str | Note:
     """The PGR summary as a Markdown table (ratio of mean accuracies [interval], n seeds), for the report."""
     from w2s.analysis import format_pgr
