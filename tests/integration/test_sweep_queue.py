@@ -68,5 +68,7 @@ def test_queued_grid_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.T
     dvc(lab, "exp", "apply", name)
     applied = yaml.safe_load((lab / "params.yaml").read_text())
     assert applied["losses"]["logconf"] == chosen["params"]["losses"]["logconf"]
-    assert json.loads((lab / "metrics/pgr.json").read_text()) == chosen["metrics"]["metrics/pgr.json"]
+    applied_pgr = json.loads((lab / "metrics/pgr.json").read_text())
+    # `dvc exp show --json` leaves out null values (a PGR with no positive gap); every other value matches
+    assert {k: v for k, v in applied_pgr.items() if v is not None} == chosen["metrics"]["metrics/pgr.json"]
     assert "up to date" in dvc(lab, "status", "--with-deps", TARGET).stdout
