@@ -210,8 +210,10 @@ def test_corrupted_weak_labels_are_refused(lab: Path, value: float) -> None:
 
 
 def test_a_cv_fold_without_both_classes_is_refused(lab: Path) -> None:
-    """train.probe_c cv stratifies 5 folds on the weak labels: 3 positive weak labels of 20 cannot fill them."""
-    p1 = [0.8 if i < 3 else 0.2 for i in range(20)]
+    """train.probe_c cv stratifies 5 folds on the training labels: 3 positive hard labels of 20 cannot fill
+    them. (Soft labels that lean to one side get unstratified folds instead: their log loss needs no class
+    in a fold; tests/test_probe.py.)"""
+    p1 = [1.0 if i < 3 else 0.0 for i in range(20)]
     refused(lab, *supervisor_run(lab, p1), needles=("sst2/minilm_l3-to-minilm_l6/xent/seed0", "train.probe_c cv",
                                                     "5 folds need at least 5 rows of each class", "positive"))
     assert not (lab / W2S_OUT).exists()

@@ -594,18 +594,19 @@ def convergence_note(tables: Tables, task: str | None = None) -> str:
     if lbfgs.height:
         failed = lbfgs.filter(~pl.col("converged").fill_null(False))
         if failed.is_empty():
-            parts.append(f"All {lbfgs.height} L-BFGS probe fits converged (largest gradient norm "
-                         f"{lbfgs['grad_norm'].max():.1e}).")
+            largest = float(lbfgs["grad_norm"].max())  # type: ignore[arg-type]
+            parts.append(f"All {lbfgs.height} L-BFGS probe fits converged (largest gradient norm {largest:.1e}).")
         else:
             names = ", ".join(f"{r['task']}/{r['model'] or r['weak'] + '-to-' + r['strong'] + '/' + r['method']}"
                               f"/seed{r['seed']}" for r in failed.head(5).iter_rows(named=True))
             parts.append(f"**{failed.height} of {lbfgs.height} L-BFGS probe fits did not converge** ({names}): "
                          "their numbers depend on where the optimiser stopped.")
     if stepwise.height:
-        parts.append(f"{stepwise.height} stepwise fits ({', '.join(sorted(set(stepwise['method'].drop_nulls())))}) "
-                     f"stop at their epoch budget: their target moves with the student, so they have no fixed "
-                     f"optimum (fixed-point gradient norm {stepwise['grad_norm'].min():.2g}–"
-                     f"{stepwise['grad_norm'].max():.2g}); the PGR-against-C figure shows how much that matters.")
+        low, high = float(stepwise["grad_norm"].min()), float(stepwise["grad_norm"].max())  # type: ignore[arg-type]
+        methods = ", ".join(sorted(set(stepwise["method"].drop_nulls())))
+        parts.append(f"{stepwise.height} stepwise fits ({methods}) stop at their epoch budget: their target moves "
+                     f"with the student, so they have no fixed optimum (fixed-point gradient norm {low:.2g}–"
+                     f"{high:.2g}); the PGR-against-C figure shows how much that matters.")
     return " ".join(parts) + ("\n" if parts else "")
 
 
