@@ -22,6 +22,7 @@ def test_verdicts_identical_within_tolerance_and_differs() -> None:
         "t/gt/b/auroc": {"old": 0.9, "new": 0.9 + 3e-4},
         "t/a-to-b/logconf/pgr_accuracy": {"old": 0.4, "new": None},
         "t/a-to-b/xent/n_seeds": {"old": 3, "new": 3},
+        "model": {"old": "minilm_l3", "new": "minilm_l3"},  # a label, skipped
     }), "HEAD")
     by_key = {v.key: v.verdict for v in verdicts}
     assert by_key == {"t/a-to-b/xent/gap_accuracy": "identical", "t/a-to-b/xent/pgr_accuracy": "within tolerance",
@@ -46,6 +47,7 @@ def test_tolerances_are_declared_once() -> None:
     ({"t/gt/a/accuracy": {"new": 0.8}}, "HEAD~1: metrics/pgr.json: t/gt/a/accuracy: present on one side only "
                                         r"\(missing in HEAD~1\)"),
     ({"t/gt/a/accuracy": {"old": "0.8", "new": 0.8}}, "HEAD~1: metrics/pgr.json: t/gt/a/accuracy: not a number"),
+    ({"model": {"old": "minilm_l3", "new": "mpnet"}}, "HEAD~1: metrics/pgr.json: model: not a number"),
 ])
 def test_bad_input_names_the_revision_and_key(entries: dict, match: str) -> None:
     with pytest.raises(InputError, match=match):

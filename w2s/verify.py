@@ -9,7 +9,8 @@ Compares every metric of the workspace (after your `dvc repro`), or of a fresh r
     DIFFERS            beyond it, or null on one side only (a PGR became undefined, or defined)
 
 and one summary line follows. Exit 0 only when nothing DIFFERS; 1 when something does; 2 for bad input
-(a revision without metrics, a key on one side only, a non-numeric value).
+(a revision without metrics, a key on one side only, a non-numeric value; a text label equal on both
+sides, such as the model key in a truncation record, is not a measurement and is skipped).
 
 Tolerances (declared once, here; the reasoning is in docs/reproducibility.md):
 
@@ -99,6 +100,8 @@ def compare(diff: Mapping[str, Mapping[str, Mapping[str, Any]]], rev: str) -> li
             if "old" not in entry or "new" not in entry:
                 side = "the workspace" if "old" in entry else rev
                 raise InputError(f"{rev}: {file}: {key}: present on one side only (missing in {side})")
+            if isinstance(entry["old"], str) and entry["old"] == entry["new"]:
+                continue  # a label recorded beside the numbers (e.g. a model key), not a measurement
             old, new = _number(entry["old"], rev, file, key), _number(entry["new"], "workspace", file, key)
             tol = tolerance(key, gaps)
             if old == new:
