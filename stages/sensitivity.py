@@ -8,11 +8,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import polars as pl
+
 from w2s import cli
 from w2s.analysis import format_pgr
 from w2s.config import load_params
 from w2s.io import read_features, read_parquet, write_parquet
-from w2s.sensitivity import sensitivity_task
+from w2s.sensitivity import sensitivity_task, skip_reason
 from w2s.validate import check_args
 
 
@@ -26,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     check_args(params, task=args.task)
     cli.deterministic(threads=1)
+    skipped = skip_reason(params)
+    if skipped:  # an empty table keeps the DAG whole (the report shows a note in place of the figure)
+        write_parquet(pl.DataFrame(), args.out)
+        print(f"sensitivity: skipped {args.task}: {skipped}")
+        return
     models = sorted({m for pair in params.pairs for m in (pair.weak, pair.strong)})
     features = {m: read_features(Path(args.features) / f"{m}.safetensors") for m in models}
 

@@ -9,7 +9,7 @@ from test_bootstrap import make_features, make_params, make_pool
 from w2s.analysis import cell_pgr
 from w2s.errors import InputError
 from w2s.pipeline import train_ground_truth, train_weak_to_strong
-from w2s.sensitivity import at_c, sensitivity_task
+from w2s.sensitivity import at_c, sensitivity_task, skip_reason
 
 MODELS = ("minilm_l3", "mpnet")
 
@@ -49,6 +49,9 @@ def test_each_c_reruns_the_pipeline_cells_with_every_head_at_that_c() -> None:
 def test_empty_grid_and_missing_features() -> None:
     params, pool, feats = setup(sensitivity={"c_grid": []})
     assert sensitivity_task(pool, feats, params, "sst2", progress=False).is_empty()
+    finetune = make_params(**{"train": {**make_params().train.__dict__, "mode": "finetune"}})
+    assert "finetune" in (skip_reason(finetune) or "")  # a finetune study (the GPU ladders) skips, not fails
+    assert sensitivity_task(pool, feats, finetune, "sst2", progress=False).is_empty()
     params, pool, feats = setup()
     with pytest.raises(InputError, match="no features of 'mpnet'"):
         sensitivity_task(pool, {"minilm_l3": feats["minilm_l3"]}, params, "sst2", progress=False)

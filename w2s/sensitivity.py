@@ -39,25 +39,34 @@ def at_c(params: Params, c: float) -> Params:
     return dataclasses.replace(params, train=dataclasses.replace(params.train, probe_c=c))
 
 
+def skip_reason(params: Params) -> str | None:
+    """Why the sweep does not run for these params (finetune/lora mode, or an empty grid), or None."""
+    if params.train.mode != "probe":
+        return (f"train.mode is {params.train.mode!r}: the C sweep is for probe heads (in finetune/lora the "
+                "regulariser is the epochs and learning rate; see the overfitting analysis)")
+    if not params.sensitivity.c_grid:
+        return "sensitivity.c_grid is empty"
+    return None
+
+
 def sensitivity_task(pool: pl.DataFrame, features: Mapping[str, Features], params: Params, task: str,
                      progress: bool = True,
                      on_row: Callable[[dict[str, object]], None] | None = None) -> pl.DataFrame:
     """Every (pair, method) of `params` at every C of `params.sensitivity.c_grid`: the table above.
 
-    `features`: the task's cached features by model key (every model of a pair)."""
+    `features`: the task's cached features by model key (every model of a pair). Empty when
+    `skip_reason` says the sweep does not run."""
     from w2s.analysis import cell_pgr
     from w2s.pipeline import train_ground_truth, train_weak_to_strong
 
-    if params.train.mode != "probe":
-        raise InputError(f"sensitivity: train.mode is {params.train.mode!r}; the C sweep is for probe mode")
+    if skip_reason(params):
+        return pl.DataFrame()
     models = sorted({m for p in params.pairs for m in (p.weak, p.strong)})
     missing = [m for m in models if m not in features]
     if missing:
         raise InputError(f"sensitivity: no features of {missing[0]!r} for task {task}")
     grid = params.sensitivity.c_grid
     rows: list[dict[str, object]] = []
-    if not grid:
-        return pl.DataFrame()
     for c in tqdm(grid, desc=f"sensitivity {task}", unit="C", disable=not progress):
         p = at_c(params, c)
         frames = []
