@@ -37,7 +37,7 @@ import polars as pl
 
 from w2s.config import Params
 from w2s.errors import InputError
-from w2s.metrics import INTERVAL_METHOD, accuracy, auroc, pgr, pgr_interval
+from w2s.metrics import INTERVAL_METHOD, PGRInterval, accuracy, auroc, pgr, pgr_interval
 
 RUN_KEYS = ["kind", "task", "model", "weak", "strong", "method", "seed"]
 CELL = ["task", "weak", "strong", "method"]
@@ -120,6 +120,14 @@ def run_matrix(preds: pl.DataFrame, keys: dict[str, object],
     return np.stack(rows), labels, ids
 
 
+def interval_columns(r: PGRInterval, s: str) -> dict[str, object]:
+    """A `pgr_interval` result as the summary tables' columns for score `s` (weak_, ceiling_, gap_ with its
+    bounds, pgr_ with its bounds, status and reason); the student's score is named by the caller."""
+    return {f"weak_{s}": r.weak, f"ceiling_{s}": r.ceiling, f"gap_{s}": r.gap, f"gap_{s}_low": r.gap_low,
+            f"gap_{s}_high": r.gap_high, f"pgr_{s}": r.value, f"pgr_{s}_low": r.low, f"pgr_{s}_high": r.high,
+            f"pgr_{s}_status": r.status, f"pgr_{s}_reason": r.reason}
+
+
 def cell_pgr(preds: pl.DataFrame, task: str, weak: str, strong: str, method: str, seeds: list[int], *,
              level: float = 0.95, n_resamples: int = 10_000, scores: Sequence[str] = SCORES) -> dict[str, object]:
     """One summary row: the cell's mean scores, gap and PGR with paired intervals (`w2s.metrics.pgr_interval`)
@@ -134,9 +142,7 @@ def cell_pgr(preds: pl.DataFrame, task: str, weak: str, strong: str, method: str
                               "n_seeds": len(seeds), "n_test": len(ids)}
     for s in scores:
         r = pgr_interval(weak_p, w2s_p, ceiling_p, labels, score=s, level=level, n_resamples=n_resamples)
-        row |= {f"weak_{s}": r.weak, f"ceiling_{s}": r.ceiling, f"w2s_{s}": r.w2s, f"gap_{s}": r.gap,
-                f"gap_{s}_low": r.gap_low, f"gap_{s}_high": r.gap_high, f"pgr_{s}": r.value, f"pgr_{s}_low": r.low,
-                f"pgr_{s}_high": r.high, f"pgr_{s}_status": r.status, f"pgr_{s}_reason": r.reason}
+        row |= {f"w2s_{s}": r.w2s, **interval_columns(r, s)}
     row["interval"] = f"{level:.0%} {INTERVAL_METHOD}"
     return row
 

@@ -198,7 +198,7 @@ def summarize(table: pl.DataFrame, preds: pl.DataFrame, level: float = 0.95, n_r
     students (kind "bootstrap", with chain and route) and of the ground-truth runs (kind "gt", model) of
     M1 and Mk. Returns (per-seed table with each seed's own pgr_* for inspection, summary table, flat DVC
     metrics `<task>/<chain>/<route>/<score>` and `.../pgr_<score>{,_low,_high}`)."""
-    from w2s.analysis import run_matrix
+    from w2s.analysis import interval_columns, run_matrix
 
     if table.is_empty():
         raise InputError("bootstrap: no chain results to summarize")
@@ -222,10 +222,7 @@ def summarize(table: pl.DataFrame, preds: pl.DataFrame, level: float = 0.95, n_r
                                   "accuracy_high": acc.high}
         for s in SCORES:
             iv = pgr_interval(weak, student, ceiling, labels, score=s, level=level, n_resamples=n_resamples)
-            row |= {s: iv.w2s, f"weak_{s}": iv.weak, f"ceiling_{s}": iv.ceiling, f"gap_{s}": iv.gap,
-                    f"gap_{s}_low": iv.gap_low, f"gap_{s}_high": iv.gap_high, f"pgr_{s}": iv.value,
-                    f"pgr_{s}_low": iv.low, f"pgr_{s}_high": iv.high, f"pgr_{s}_status": iv.status,
-                    f"pgr_{s}_reason": iv.reason}
+            row |= {s: iv.w2s, **interval_columns(iv, s)}
         rows.append(row)
     summary = pl.DataFrame(rows, infer_schema_length=None).sort(keys)
     metrics: dict[str, float | None] = {}
