@@ -39,7 +39,7 @@ def test_committed_params_load() -> None:
 
 @pytest.mark.parametrize("name", ["gpt2", "qwen"])
 def test_gpu_ladder_params_load_with_every_key_of_the_default(name: str) -> None:
-    """The GPU ladder files of the README's "Scaling out" stay valid (and complete) as the params evolve."""
+    """The GPU ladder files of docs/scale-out.md stay valid (and complete) as the params evolve."""
     raw = yaml.safe_load((ROOT / "studies" / "gpu" / f"{name}.yaml").read_text())
     p = parse_params(raw, f"studies/gpu/{name}.yaml")
     assert p.train.mode == "finetune" and len(p.ladder) == 4

@@ -12,7 +12,7 @@ and one summary line follows. Exit 0 only when nothing DIFFERS; 1 when something
 (a revision without metrics, a key on one side only, a non-numeric value; a text label equal on both
 sides, such as the model key in a truncation record, is not a measurement and is skipped).
 
-Tolerances (declared once, here; the reasoning is in docs/reproducibility.md):
+Tolerances (declared once, here; the reasoning is in docs/reproduce-and-compare.md):
 
 - scores (accuracy, AUROC, agreement, every other metric): 1e-4 absolute. A different CPU or BLAS changes
   the features in their last bits; a probe's probabilities then move by ~1e-7 and an AUROC by at most a

@@ -4,7 +4,7 @@ The session's small lab (`lab.tiny_lab`: sst2, minilm_l3 -> minilm_l6, one seed)
 a full copy of it (a second machine, or a fresh clone with the committed dvc.lock) is then forced to
 recompute every stage. Its metrics files must be byte-identical and every output hash in dvc.lock,
 the metrics' included, must equal the first run's. This holds on CPU because the stages fix their
-thread counts, use deterministic torch algorithms and seeded generators only (README: Reproducibility).
+thread counts, use deterministic torch algorithms and seeded generators only (docs/reproduce-and-compare.md).
 """
 
 from __future__ import annotations

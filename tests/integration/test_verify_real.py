@@ -1,5 +1,5 @@
 """Reproduction, checked as a user would: `python -m w2s.verify` on a real (tiny) pipeline, and bit-identical
-artefacts anywhere through a DVC remote (docs/reproducibility.md).
+artefacts anywhere through a DVC remote (docs/reproduce-and-compare.md).
 
 - Hardware noise: the features of the strong model perturbed by 1 ulp (what another CPU's kernels do),
   accepted with `dvc commit`, everything downstream rerun: verify says the committed results reproduced.
