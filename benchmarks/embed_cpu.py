@@ -1,15 +1,15 @@
-"""CPU throughput of `embed_texts` against a bare forward loop: a thin wrapper of `python -m w2s.bench`.
+"""CPU throughput of `embed_texts` against a bare forward loop: a thin wrapper of `python -m benchmarks.bench`.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_cpu.py --model sentence-transformers/all-MiniLM-L6-v2
 
-Extra arguments go to w2s.bench (e.g. --infer-rows 512 --seq-len 256); see `python -m w2s.bench -h`.
+Extra arguments go to benchmarks.bench (e.g. --infer-rows 512 --seq-len 256); see `python -m benchmarks.bench -h`.
 """
 
 from __future__ import annotations
 
 import sys
 
-from w2s.bench import main
+from benchmarks.bench import main
 from w2s.cli import run
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ export PYTHONPATH=. HF_HUB_OFFLINE=1 HF_HUB_CACHE="$PWD/.bench-hf/hub" PYTHONUNB
 OUT="${OUT:-/tmp/w2s-bench}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-large="python3 -m w2s.bench --model gpt2-large --seq-len 512 --synthetic"
+large="python3 -m benchmarks.bench --model gpt2-large --seq-len 512 --synthetic"
 t() {
   local name=$1 limit=$2; shift 2; echo "=== $name: $*"
   timeout "$limit" $large "$@" --json "$OUT/$name.json" >"$OUT/$name.log" 2>&1

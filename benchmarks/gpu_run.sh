@@ -23,8 +23,8 @@ try:
 except Exception as e:
     print("cli.deterministic() + CUDA matmul FAILS:", type(e).__name__, str(e).splitlines()[0])
 PY
-python3 -m w2s.bench --tiny --device cuda --json "$OUT/tiny.json" 2>&1 | tail -12
+python3 -m benchmarks.bench --tiny --device cuda --json "$OUT/tiny.json" 2>&1 | tail -12
 large="--model gpt2-large --seq-len 512 --synthetic"
-python3 -m w2s.bench $large --lengths full --batch-size 16 --steps 20 --profile --json "$OUT/large_full.json" "$@" 2>&1 | tee "$OUT/large_full.log"
-python3 -m w2s.bench $large --lengths varied --batch-size 16 --steps 20 --json "$OUT/large_varied.json" "$@" 2>&1 | tee "$OUT/large_varied.log"
-python3 -m w2s.bench $large --lengths full --batch-size 16 --steps 20 --compile --only train --json "$OUT/large_compile.json" "$@" 2>&1 | tee "$OUT/large_compile.log"
+python3 -m benchmarks.bench $large --lengths full --batch-size 16 --steps 20 --profile --json "$OUT/large_full.json" "$@" 2>&1 | tee "$OUT/large_full.log"
+python3 -m benchmarks.bench $large --lengths varied --batch-size 16 --steps 20 --json "$OUT/large_varied.json" "$@" 2>&1 | tee "$OUT/large_varied.log"
+python3 -m benchmarks.bench $large --lengths full --batch-size 16 --steps 20 --compile --only train --json "$OUT/large_compile.json" "$@" 2>&1 | tee "$OUT/large_compile.log"

@@ -1,4 +1,4 @@
-"""Smoke test of `python -m w2s.bench --tiny`: every row is measured with finite positive numbers.
+"""Smoke test of `python -m benchmarks.bench --tiny`: every row is measured with finite positive numbers.
 
 No timing assertions (timings belong in the benchmark's output); this checks that the bench runs end to
 end on a CPU, on a tiny random-init GPT-2 with the cached gpt2 tokenizer, and prints its whole table.
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from w2s.bench import ROWS
+from benchmarks.bench import ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_tiny_bench_prints_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "w2s.bench", "--tiny", "--device", "cpu", "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--tiny", "--device", "cpu", "--json", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
@@ -42,7 +42,7 @@ def test_tiny_bench_prints_every_row(tmp_path: Path) -> None:
 
 
 def test_bad_section_is_a_one_line_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "w2s.bench", "--tiny", "--only", "embd"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--tiny", "--only", "embd"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: --only: unknown section")

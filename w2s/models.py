@@ -101,7 +101,7 @@ def fuse_gelu(model: nn.Module) -> int:
     """Swap transformers' Python `gelu_new` (gpt2 family: 5 elementwise kernels, and under bf16 autocast
     its `pow` runs in fp32) for `GELUTanh`, the same function as one fused `F.gelu(approximate="tanh")`.
     Equal up to float rounding; on an H100 it doubled finetuning MFU of gpt2-large (16% -> 29.5%,
-    README Performance). Returns how many modules were swapped (0 for models without gelu_new)."""
+    docs/performance.md). Returns how many modules were swapped (0 for models without gelu_new)."""
     from transformers.activations import GELUTanh, NewGELUActivation
 
     swaps = [(parent, name) for parent in model.modules() for name, child in parent.named_children()

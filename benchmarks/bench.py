@@ -1,8 +1,8 @@
 """Throughput of the lab's hot paths against a naive reference loop, timed in the same run (issue 7).
 
-    python -m w2s.bench                                   # gpt2 (random init) on whatever device is here
-    python -m w2s.bench --model gpt2-large --seq-len 512 --batch-size 16 --steps 20     # the GPU target
-    python -m w2s.bench --tiny                            # seconds on a CPU: the CI smoke test
+    python -m benchmarks.bench                    # gpt2 (random init) on whatever device is here
+    python -m benchmarks.bench --model gpt2-large --seq-len 512 --batch-size 16 --steps 20     # the GPU target
+    python -m benchmarks.bench --tiny             # seconds on a CPU: the CI smoke test
 
 Four measurements, each on the same texts and the same model:
 
@@ -499,7 +499,7 @@ SECTIONS = ("embed", "label", "train", "probe")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m w2s.bench", description=(__doc__ or "").splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1")
     p.add_argument("--model", default="gpt2", help="a hub id, or gpt2/gpt2-medium/gpt2-large/gpt2-xl "
                    "(random init from the cached config)")
@@ -582,7 +582,7 @@ def run_bench(args: argparse.Namespace) -> Report:
         "truncated": rows.n_truncated, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "compile": args.compile, "gradient_checkpointing": args.gradient_checkpointing,
     }
-    print(f"w2s.bench  {header['device_name']}  torch {torch.__version__}  peak bf16: "
+    print(f"benchmarks.bench  {header['device_name']}  torch {torch.__version__}  peak bf16: "
           f"{'unknown (MFU left blank)' if peak is None else f'{peak:g} TFLOP/s'}")
     print(f"model: {desc}; {header['params_total'] / 1e6:.1f}M params ({n_matmul / 1e6:.1f}M matmul), "
           f"attention={header['attention']}, compile={args.compile}, "
