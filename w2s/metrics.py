@@ -62,27 +62,20 @@ def accuracy(p1: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     return float(np.mean((p > 0.5) == y))
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks of x (N,), tied values sharing the mean of their ranks: (N,) float64."""
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    first = np.cumsum(counts) - counts  # 0-based rank of each distinct value's first occurrence
-    return (first + (counts + 1) / 2.0)[inverse.reshape(-1)]
-
-
 def auroc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
-    """Area under the ROC curve via the Mann–Whitney U statistic with average ranks for ties.
+    """Area under the ROC curve: the probability that a random positive scores above a random negative,
+    ties counting 1/2 (the Mann–Whitney U statistic over n₁ n₀), computed by
+    `sklearn.metrics.roc_auc_score`. scores: (N,) finite; labels: (N,) in {0, 1} with both classes
+    present (checked here first, so a bad input is one line naming it rather than sklearn's message)."""
+    from sklearn.metrics import roc_auc_score
 
-    AUROC = (R₁ − n₁(n₁+1)/2) / (n₁ n₀), R₁ the rank sum of the positives: the probability that a
-    random positive scores above a random negative, ties counting 1/2. scores: (N,) finite;
-    labels: (N,) in {0, 1} with both classes present. Matches `sklearn.metrics.roc_auc_score`."""
     s = _finite(scores, "scores")
     y = _binary(labels, s.shape[0])
     n1 = int(y.sum())
     n0 = y.shape[0] - n1
     if n1 == 0 or n0 == 0:
         raise InputError(f"labels: AUROC needs both classes, got {n1} positives and {n0} negatives")
-    rank_sum = float(_average_ranks(s)[y].sum())
-    return (rank_sum - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+    return float(roc_auc_score(y, s))
 
 
 @dataclass(frozen=True)
@@ -203,7 +196,13 @@ def _weighted_auroc(scores: np.ndarray, labels: np.ndarray, row_counts: np.ndarr
 
     The Mann-Whitney statistic with row multiplicities: sum over positives of their weight times the
     weight of negatives scored lower (ties count 1/2), over (positive weight x negative weight). With
-    unit weights this is exactly `auroc`. A resample without one of the classes gives NaN."""
+    unit weights this is `auroc`; with any weights, `roc_auc_score(..., sample_weight=w)` (both tested).
+    A resample without one of the classes gives NaN.
+
+    Why not sklearn here: the interval resamples AUROC 10,000 times per run, and one sort shared by all
+    resamples does them together. Measured (N=800 rows, 2,000 resamples, one thread, this 2-core CPU):
+    0.43 s here, 26.4 s with one `roc_auc_score(sample_weight=...)` call per resample (62x slower; a
+    PGR interval on AUROC has 9 runs x 10,000 resamples), equal to 2e-16."""
     order = np.argsort(scores, kind="stable")
     s, y = scores[order], labels[order]
     w = row_counts[:, order]

@@ -1,5 +1,5 @@
-"""Properties of `w2s.metrics`: PGR's definition and invariances, AUROC against sklearn, agreement,
-bootstrap intervals."""
+"""Properties of `w2s.metrics`: PGR's definition and invariances, AUROC (sklearn's, and the vectorised
+bootstrap one) against its definition, agreement, bootstrap intervals."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from strategies import (
     scores_and_labels,
 )
 
-from w2s.metrics import PGR, accuracy, accuracy_interval, agreement, auroc, pgr
+from w2s.metrics import PGR, _weighted_auroc, accuracy, accuracy_interval, agreement, auroc, pgr
 
 PgrFn = Callable[[float, float, float], PGR]
 
@@ -78,10 +78,33 @@ def test_pgr_defined_iff_gap_exceeds_min_gap(triple: tuple[float, float, float],
         assert abs(result.value) <= 1.0 / (ceiling - weak)
 
 
+def pairwise_auroc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The definition: P(a random positive scores above a random negative) + 1/2 P(tie), over all
+    (positive, negative) pairs, each pair weighted by the product of its rows' weights."""
+    w = np.ones_like(scores) if weights is None else weights
+    pos, neg = labels.astype(bool), ~labels.astype(bool)
+    diff = scores[pos][:, None] - scores[neg][None, :]
+    pair_w = w[pos][:, None] * w[neg][None, :]
+    return float((pair_w * ((diff > 0) + 0.5 * (diff == 0))).sum() / pair_w.sum())
+
+
 @given(data=scores_and_labels())
-def test_auroc_matches_sklearn(data: tuple[np.ndarray, np.ndarray]) -> None:
+def test_auroc_is_the_pairwise_probability(data: tuple[np.ndarray, np.ndarray]) -> None:
     scores, labels = data
-    assert math.isclose(auroc(scores, labels), roc_auc_score(labels, scores), abs_tol=1e-12)
+    assert math.isclose(auroc(scores, labels), pairwise_auroc(scores, labels), abs_tol=1e-12)
+
+
+@given(data=scores_and_labels(), counts=st.data())
+def test_bootstrap_auroc_is_the_weighted_definition_and_sklearns(data: tuple[np.ndarray, np.ndarray],
+                                                                 counts: st.DataObject) -> None:
+    """The vectorised AUROC of the bootstrap under row multiplicities (a resample) equals the weighted
+    definition and sklearn's `sample_weight` AUROC."""
+    scores, labels = data
+    w = np.array(counts.draw(st.lists(st.integers(1, 5), min_size=len(scores), max_size=len(scores)),
+                             label="row counts"), dtype=np.float64)
+    got = _weighted_auroc(scores, labels.astype(bool), w[None])[0]
+    assert math.isclose(got, pairwise_auroc(scores, labels, w), abs_tol=1e-12)
+    assert math.isclose(got, roc_auc_score(labels, scores, sample_weight=w), abs_tol=1e-12)
 
 
 @given(data=scores_and_labels())
