@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from w2s.analysis import markdown_table, metrics, pgr_summary, pgr_table, run_table
+from w2s.analysis import markdown, markdown_table, metrics, pgr_summary, pgr_table, run_table
 
 LABELS = np.array([0, 1] * 10)
 
@@ -136,3 +136,14 @@ def test_fits_that_did_not_converge_are_counted(tmp_path) -> None:
                                  "t/fits/stepwise": 1}
     note = convergence_note({"runs": fits})
     assert "**1 of 2 L-BFGS probe fits did not converge** (t/b/seed0)" in note and "1 stepwise fits (logconf)" in note
+
+
+def test_markdown_keeps_every_row_column_and_character() -> None:
+    """polars' Markdown formatter, configured to truncate nothing: 30 rows, 12 columns, a 300-character cell."""
+    frame = pl.DataFrame({f"column {j}": [f"r{i}c{j}" for i in range(30)] for j in range(12)})
+    frame = frame.with_columns(pl.Series("column 0", ["x" * 300] + [f"r{i}c0" for i in range(1, 30)]))
+    lines = markdown(frame).splitlines()
+    assert len(lines) == 32 and set(lines[1]) == {"|", "-"}
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0] == frame.columns
+    assert cells[2:] == [list(r) for r in frame.rows()]

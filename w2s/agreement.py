@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from w2s.analysis import markdown
 from w2s.errors import InputError
 from w2s.metrics import agreement
 
@@ -123,10 +124,10 @@ def markdown_table(table: pl.DataFrame) -> str:
     def fmt(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
-    lines = ["| task | weak -> strong | student params | method | agreement | supervisor correct "
-             "| supervisor wrong |", "|---|---|---|---|---|---|---|"]
-    for r in wide.iter_rows(named=True):
-        lines.append(f"| {r['task']} | {r['weak']} -> {r['strong']} | {r['strong_params'] / 1e6:.1f}M "
-                     f"| {r['method']} | {fmt(r.get('agreement'))} | {fmt(r.get('agreement_supervisor_correct'))} "
-                     f"| {fmt(r.get('agreement_supervisor_wrong'))} |")
-    return "\n".join(lines) + "\n"
+    rows = [{"task": r["task"], "weak -> strong": f"{r['weak']} -> {r['strong']}",
+             "student params": f"{r['strong_params'] / 1e6:.1f}M", "method": r["method"],
+             "agreement": fmt(r.get("agreement")), "supervisor correct": fmt(r.get("agreement_supervisor_correct")),
+             "supervisor wrong": fmt(r.get("agreement_supervisor_wrong"))} for r in wide.iter_rows(named=True)]
+    columns = ["task", "weak -> strong", "student params", "method", "agreement", "supervisor correct",
+               "supervisor wrong"]
+    return markdown(pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.Utf8)))

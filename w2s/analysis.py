@@ -198,20 +198,28 @@ def format_pgr(r: dict, s: str = "accuracy") -> str:
             "gap_not_significant": f"not significant ({gap})"}.get(status, str(status))
 
 
+def markdown(frame: pl.DataFrame) -> str:
+    """`frame` as a Markdown table, by polars' own formatter: every row and column, no truncation, no
+    dtype row (format numbers as strings first to choose their digits)."""
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
+                   tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=10_000, tbl_width_chars=65_535):
+        return f"{frame}\n"
+
+
 def markdown_table(summary: pl.DataFrame) -> str:
     """PGR per task x pair x method as a Markdown table, with the definition, interval method and n."""
     first = summary.row(0, named=True) if summary.height else {"interval": "", "n_test": 0}
-    lines = ["| task | weak -> strong | method | n seeds | weak acc | ceiling acc | w2s acc | PGR (acc) "
-             "| PGR (AUROC) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in summary.iter_rows(named=True):
-        lines.append(f"| {r['task']} | {r['weak']} -> {r['strong']} | {r['method']} | {r['n_seeds']} "
-                     f"| {r['weak_accuracy']:.3f} | {r['ceiling_accuracy']:.3f} | {r['w2s_accuracy']:.3f} "
-                     f"| {format_pgr(r, 'accuracy')} | {format_pgr(r, 'auroc')} |")
+    rows = [{"task": r["task"], "weak -> strong": f"{r['weak']} -> {r['strong']}", "method": r["method"],
+             "n seeds": str(r["n_seeds"]), "weak acc": f"{r['weak_accuracy']:.3f}",
+             "ceiling acc": f"{r['ceiling_accuracy']:.3f}", "w2s acc": f"{r['w2s_accuracy']:.3f}",
+             "PGR (acc)": format_pgr(r, "accuracy"), "PGR (AUROC)": format_pgr(r, "auroc")}
+            for r in summary.iter_rows(named=True)]
+    columns = ["task", "weak -> strong", "method", "n seeds", "weak acc", "ceiling acc", "w2s acc", "PGR (acc)",
+               "PGR (AUROC)"]
     note = (f"\nPGR = (mean w2s - mean weak) / (mean ceiling - mean weak), means over the seeds; "
             f"[{first['interval']}, {first['n_test']} test rows]. A PGR is given only where the gap's "
             "interval excludes 0.\n")
-    return "\n".join(lines) + "\n" + note
+    return markdown(pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.Utf8))) + note
 
 
 def tidy_table(runs: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:

@@ -612,7 +612,7 @@ def convergence_note(tables: Tables, task: str | None = None) -> str:
 
 def pgr_table_markdown(tables: Tables, task: str | None = None) -> str | Note:
     """The PGR summary as a Markdown table (ratio of mean accuracies [interval], n seeds), for the report."""
-    from w2s.analysis import format_pgr
+    from w2s.analysis import format_pgr, markdown
 
     cols = ["task", "weak", "strong", "method", "n_seeds", "pgr_accuracy", "pgr_accuracy_status"]
     summary = _need(tables, "pgr_summary", cols, "analyze")
@@ -621,12 +621,12 @@ def pgr_table_markdown(tables: Tables, task: str | None = None) -> str | Note:
     if task is not None:
         summary = summary.filter(pl.col("task") == task)
 
-    lines = ["| task | weak → strong | method | seeds | weak acc. | ceiling acc. | w2s acc. | PGR (acc.) [95% CI] |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
-    for r in summary.iter_rows(named=True):
-        lines.append(f"| {r['task']} | {r['weak']} → {r['strong']} | {r['method']} | {r['n_seeds']} "
-                     f"| {r.get('weak_accuracy', 0):.3f} | {r.get('ceiling_accuracy', 0):.3f} "
-                     f"| {r.get('w2s_accuracy', 0):.3f} | {format_pgr(r, 'accuracy')} |")
+    rows = [{"task": r["task"], "weak → strong": f"{r['weak']} → {r['strong']}", "method": r["method"],
+             "seeds": str(r["n_seeds"]), "weak acc.": f"{r.get('weak_accuracy', 0):.3f}",
+             "ceiling acc.": f"{r.get('ceiling_accuracy', 0):.3f}", "w2s acc.": f"{r.get('w2s_accuracy', 0):.3f}",
+             "PGR (acc.) [95% CI]": format_pgr(r, "accuracy")} for r in summary.iter_rows(named=True)]
+    columns = ["task", "weak → strong", "method", "seeds", "weak acc.", "ceiling acc.", "w2s acc.",
+               "PGR (acc.) [95% CI]"]
     note = ("\nPGR = (mean w2s − mean weak) / (mean ceiling − mean weak), means over seeds; interval: paired "
             "bootstrap over seeds and test rows; no PGR where the gap's interval includes 0.\n")
-    return "\n".join(lines) + "\n" + note
+    return markdown(pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.Utf8))) + note
