@@ -212,3 +212,22 @@ def test_bad_arguments_are_input_errors(bert, gpt2) -> None:
         embed_texts(["a"], model, tokenizer, pooling="mean", max_length=100_000, progress=False)
     with pytest.raises(InputError, match="text 1 has no tokens"):
         embed_texts(["a", ""], *gpt2, pooling="last", progress=False)  # GPT-2 adds no BOS
+
+
+def test_pad_id_is_pad_else_eos_else_0() -> None:
+    """One pad-id rule for the embed stage and the trainer (`w2s.textdata.pad_id_of`): any valid id works
+    since the attention mask hides padding; prefer the tokenizer's pad, then eos, then 0."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    from w2s.textdata import pad_id_of
+
+    vocab = {"[UNK]": 0, "<eos>": 1, "<pad>": 2, "a": 3}
+
+    def tokenizer(**special: str) -> PreTrainedTokenizerFast:
+        return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel(vocab, unk_token="[UNK]")), **special)
+
+    assert pad_id_of(tokenizer(pad_token="<pad>", eos_token="<eos>")) == 2
+    assert pad_id_of(tokenizer(eos_token="<eos>")) == 1
+    assert pad_id_of(tokenizer()) == 0

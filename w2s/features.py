@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from w2s.errors import InputError
 from w2s.models import POOLINGS, Pooling, pool
 from w2s.tasks import TRUNCATION_SIDES
+from w2s.textdata import pad_id_of
 
 
 @dataclass(frozen=True)
@@ -91,14 +92,6 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tenso
     return torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
-def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    """Any valid id works as padding (the mask hides it); prefer pad, then eos, then 0."""
-    for token_id in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if isinstance(token_id, int):
-            return token_id
-    return 0
-
-
 def _check_args(
     texts: Sequence[str], model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     pooling: str, batch_size: int, max_length: int, device: torch.device,
@@ -149,7 +142,7 @@ def embed_texts(
     if (lengths == 0).any():
         raise InputError(f"embed_texts: text {int(np.argmax(lengths == 0))} has no tokens (empty string?)")
     order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory batch fails at once
-    pad_id = _pad_id(tokenizer)
+    pad_id = pad_id_of(tokenizer)
     autocast = (
         torch.autocast(device_type="cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
     )
