@@ -20,6 +20,7 @@ get label −100, so right-padding with eos never teaches the model to emit padd
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from pathlib import Path
 import polars as pl
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from w2s.config import GenftParams
@@ -117,41 +117,37 @@ class GenftResult:
 
 
 def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progress: bool = True) -> GenftResult:
-    """Train `hub_id`'s language-modelling loss on `texts` (AdamW, constant lr, shuffled batches).
+    """Train `hub_id`'s language-modelling loss on `texts` with transformers' `Trainer` (AdamW, constant lr,
+    no gradient clipping, shuffled batches of `g.batch_size` texts padded by `_batch`, so padding is never
+    a target).
 
-    Deterministic for `g.seed` on a given machine and thread count (batch order from a seeded
-    generator; dropout, if any, from the seeded global RNG). Stops after `g.epochs` passes or
-    `g.max_steps` optimizer steps (0: no cap), whichever comes first."""
+    Deterministic for `g.seed` on a given machine and thread count (the Trainer seeds the batch order and
+    dropout from it). Stops after `g.epochs` passes or `g.max_steps` optimizer steps (0: no cap), whichever
+    comes first. Weight decay, when set, skips biases and norm weights (the Trainer's rule). The Trainer
+    places the model itself: CPU for `genft.device: cpu`, else the first CUDA device."""
+    from transformers import Trainer, TrainingArguments
+
     if not texts:
         raise InputError("genft: no texts to train on")
     start_time = time.perf_counter()
-    torch.manual_seed(g.seed)
-    generator = torch.Generator().manual_seed(g.seed)
     model, tokenizer = load_causal_lm(hub_id, g.device)
     result = GenftResult(model, tokenizer)
     probe_texts = list(texts[:EVAL_TEXTS])
     result.loss_before = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, g.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=g.lr, weight_decay=g.weight_decay)
-    steps_per_epoch = -(-len(texts) // g.batch_size)
-    total = steps_per_epoch * g.epochs if not g.max_steps else min(g.max_steps, steps_per_epoch * g.epochs)
-    bar = tqdm(total=total, desc=f"genft {hub_id}", disable=not progress)
-    for _ in range(g.epochs):
-        order = torch.randperm(len(texts), generator=generator).tolist()
-        for start in range(0, len(texts), g.batch_size):
-            if len(result.losses) >= total:
-                break
-            batch = _batch(tokenizer, [texts[i] for i in order[start : start + g.batch_size]], g.max_length,
-                           g.device)
-            loss = model(**batch).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            result.losses.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
-    bar.close()
+    with tempfile.TemporaryDirectory(prefix="w2s-genft-") as scratch:  # Trainer wants a folder; nothing is saved
+        args = TrainingArguments(
+            output_dir=scratch, num_train_epochs=g.epochs, max_steps=g.max_steps or -1,
+            per_device_train_batch_size=g.batch_size, learning_rate=g.lr, weight_decay=g.weight_decay,
+            lr_scheduler_type="constant", optim="adamw_torch", max_grad_norm=0.0, seed=g.seed, data_seed=g.seed,
+            logging_strategy="steps", logging_steps=1, save_strategy="no", report_to="none",
+            disable_tqdm=not progress, use_cpu=g.device == "cpu", remove_unused_columns=False,
+            dataloader_num_workers=0)
+        trainer = Trainer(model=model, args=args, train_dataset=list(texts),  # type: ignore[arg-type]
+                          data_collator=lambda batch: _batch(tokenizer, batch, g.max_length, "cpu"))
+        trainer.train()
+    result.losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
     model.eval()
-    result.loss_after = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, g.device)
+    result.loss_after = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, str(model.device))
     result.seconds = time.perf_counter() - start_time
     return result
 
