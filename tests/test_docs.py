@@ -307,6 +307,7 @@ dvc exp run -S 'train.lr=0.1,0.2' -S train.nosuch=1 -S 'models.anything=x'
 python -m benchmarks.nosuch --tiny && python stages/nosuch.py --task sst2 \\
   --out data/x.parquet
 W2S_DEVICE=cuda:1 python -m pytest tests/test_docs.py
+make test-fast && make nosuch VENV=/x
 ```
 ```yaml
 train: {{lr: 0.1, lrr: 1}}
@@ -320,7 +321,8 @@ data: {{file_tasks: {{mine: {{path: x.csv}}}}}}
         "page.md:4: params key 'train.nosuch' is not in params.yaml",
         "page.md:5: module benchmarks.nosuch does not exist",
         "page.md:5: file stages/nosuch.py does not exist",
-        "page.md:10: params key 'train.lrr' is not in params.yaml",
+        "page.md:8: make target 'nosuch' is not in the Makefile",
+        "page.md:11: params key 'train.lrr' is not in params.yaml",
     ]
 
 
