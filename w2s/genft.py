@@ -31,10 +31,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
+from w2s import runtime
 from w2s.config import GenftParams
 from w2s.errors import InputError
 from w2s.io import atomic_dir, write_json
-from w2s.models import _load, is_decoder, load_tokenizer
+from w2s.models import _load, is_decoder, load_tokenizer, resolve_revision
 from w2s.splits import split_train
 
 IGNORE = -100  # labels at this value are skipped by the LM loss (transformers' convention)
@@ -54,14 +55,18 @@ def genft_texts(pool: pl.DataFrame, g: GenftParams, weak_fraction: float) -> lis
     return rows.sort("id")["text"].to_list()
 
 
-def load_causal_lm(hub_id: str, device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A decoder with its language-modelling head, in train mode, and its tokenizer (pad = eos if none)."""
-    config = _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id))
+def load_causal_lm(hub_id: str, device: str | torch.device = "cpu",
+                   revision: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A decoder at hub `revision` with its language-modelling head, in train mode, and its tokenizer
+    (pad = eos if none)."""
+    revision = resolve_revision(hub_id, revision) or revision
+    config = _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id, revision=revision))
     if not is_decoder(config):
         raise InputError(f"genft: {hub_id!r} is not a decoder (model_type {config.model_type!r}); generative "
                          f"finetuning needs a causal language model")
-    tokenizer = load_tokenizer(hub_id)
-    model = _load(hub_id, "weights", lambda: AutoModelForCausalLM.from_pretrained(hub_id, dtype=torch.float32))
+    tokenizer = load_tokenizer(hub_id, revision)
+    model = _load(hub_id, "weights", lambda: AutoModelForCausalLM.from_pretrained(hub_id, dtype=torch.float32,
+                                                                                  revision=revision))
     if hasattr(model.config, "use_cache"):
         model.config.use_cache = False
     model.to(torch.device(device))  # type: ignore[arg-type]  # in place; transformers' stub of .to is too narrow
@@ -70,7 +75,7 @@ def load_causal_lm(hub_id: str, device: str = "cpu") -> tuple[PreTrainedModel, P
 
 
 def _batch(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int,
-           device: str) -> dict[str, Tensor]:
+           device: str | torch.device) -> dict[str, Tensor]:
     enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, IGNORE)  # (B, T)
     return {"input_ids": enc["input_ids"].to(device), "attention_mask": enc["attention_mask"].to(device),
@@ -78,7 +83,7 @@ def _batch(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length:
 
 
 def lm_loss(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int,
-            batch_size: int = 16, device: str = "cpu") -> float:
+            batch_size: int = 16, device: str | torch.device = "cpu") -> float:
     """Mean next-token cross-entropy (nats per predicted token) of `model` on `texts`, no gradient."""
     was_training = model.training
     model.eval()
@@ -116,8 +121,10 @@ class GenftResult:
                                                       "max_length", "seed", "texts")}}
 
 
-def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progress: bool = True) -> GenftResult:
-    """Train `hub_id`'s language-modelling loss on `texts` (AdamW, constant lr, shuffled batches).
+def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progress: bool = True,
+                        revision: str | None = None) -> GenftResult:
+    """Train `hub_id`'s (at hub `revision`) language-modelling loss on `texts` (AdamW, constant lr, shuffled
+    batches), on the device of `$W2S_DEVICE` (`w2s.runtime`).
 
     Deterministic for `g.seed` on a given machine and thread count (batch order from a seeded
     generator; dropout, if any, from the seeded global RNG). Stops after `g.epochs` passes or
@@ -127,10 +134,11 @@ def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progr
     start_time = time.perf_counter()
     torch.manual_seed(g.seed)
     generator = torch.Generator().manual_seed(g.seed)
-    model, tokenizer = load_causal_lm(hub_id, g.device)
+    device = runtime.device()
+    model, tokenizer = load_causal_lm(hub_id, device, revision)
     result = GenftResult(model, tokenizer)
     probe_texts = list(texts[:EVAL_TEXTS])
-    result.loss_before = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, g.device)
+    result.loss_before = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=g.lr, weight_decay=g.weight_decay)
     steps_per_epoch = -(-len(texts) // g.batch_size)
     total = steps_per_epoch * g.epochs if not g.max_steps else min(g.max_steps, steps_per_epoch * g.epochs)
@@ -141,7 +149,7 @@ def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progr
             if len(result.losses) >= total:
                 break
             batch = _batch(tokenizer, [texts[i] for i in order[start : start + g.batch_size]], g.max_length,
-                           g.device)
+                           device)
             loss = model(**batch).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -151,7 +159,7 @@ def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progr
             bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
     bar.close()
     model.eval()
-    result.loss_after = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, g.device)
+    result.loss_after = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, device)
     result.seconds = time.perf_counter() - start_time
     return result
 
