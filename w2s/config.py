@@ -389,7 +389,7 @@ class Params(Section):
     """The whole params.yaml: shared keys at the top level, one section per stage."""
 
     data: DataParams
-    """Where task data comes from."""
+    """Where task data comes from: the hub, a local mirror, your own files."""
     tasks: list[str]
     """Task names to run (built-in or `data.file_tasks` keys)."""
     models: dict[str, str | ModelSpec]
@@ -405,9 +405,13 @@ class Params(Section):
     losses: dict[str, dict[str, float]]
     """Per-method loss parameters (e.g. logconf's alpha_max, warmup_frac); `{}` for none."""
     prepare: PrepareParams
+    """The pool of rows every seed draws from (stage `prepare`)."""
     embed: EmbedParams
+    """Frozen features of every pool row (stage `embed`)."""
     train: TrainParams
+    """The trainer of `train_gt` and `train_w2s` (and of the bootstrap hops)."""
     analyze: AnalyzeParams
+    """Intervals of the metrics table (stage `analyze`)."""
     bootstrap: BootstrapParams = BootstrapParams()
     """Bootstrapping chains (stage `bootstrap`)."""
     genft: GenftParams = GenftParams()
@@ -448,17 +452,19 @@ def _section_key(cls: type[BaseModel]) -> str:
 
 def _walk(data: Any, loc: Sequence[int | str], missing: bool) -> tuple[list[int | str], Any]:
     """The part of pydantic's error location `loc` that exists in `data` (a union's member tags such as
-    `float` are not keys), and the value there; a `missing` key is kept as the last part."""
+    `float` or `ModelSpec` are not keys: skipped), and the value there; a `missing` key is kept last."""
     path: list[int | str] = []
     node = data
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
-        elif missing and isinstance(node, Mapping):
+        elif missing and i == len(loc) - 1 and isinstance(node, Mapping):
             path.append(part)
             break
+        elif isinstance(node, Mapping | list):
+            continue
         else:
             break
         path.append(part)
@@ -518,7 +524,11 @@ def _rule(meta: Sequence[Any]) -> str:
 def describe(err: ValidationError, data: Any, cls: type[BaseModel], prefix: str = "") -> str:
     """One line for the first problem pydantic found in `data`: the key path and what is allowed."""
     errors = err.errors(include_url=False)
-    first = errors[0]
+    paths = [_walk(data, e["loc"], e["type"] == "missing")[0] for e in errors]
+    # the first problem; of a union's members, the one that reached deepest into the value (a mapping given
+    # for `str | ModelSpec` is reported by ModelSpec's error, not by "expected str")
+    same = [i for i, p in enumerate(paths) if p[:len(paths[0])] == paths[0]]
+    first = errors[max(same, key=lambda i: len(paths[i]))]
     path, value = _walk(data, first["loc"], first["type"] == "missing")
     where = _key_path(prefix, path)
     kind, at = first["type"], f"{_key_path(prefix, path)}: " if where else ""
@@ -531,8 +541,7 @@ def describe(err: ValidationError, data: Any, cls: type[BaseModel], prefix: str 
         allowed = getattr(_annotation_at(cls, path[:-1])[0], "model_fields", {})
         return f"{_key_path(prefix, path[:-1]) or 'params'}: unknown key {path[-1]!r}; allowed: {', '.join(allowed)}"
     if kind in _TYPE_NAMES:  # a union reports once per member: name them all
-        names = [_TYPE_NAMES.get(e["type"], e["type"]) for e in errors
-                 if _walk(data, e["loc"], False)[0] == path]
+        names = [_TYPE_NAMES.get(e["type"], e["type"]) for e, p in zip(errors, paths, strict=True) if p == path]
         return f"{at}expected {' or '.join(dict.fromkeys(names))}, got {type(value).__name__} {value!r}"
     if kind == "literal_error":
         return f"{at}must be one of {first['ctx']['expected'].replace(' or ', ', ')}, got {value!r}"
