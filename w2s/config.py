@@ -493,7 +493,8 @@ def _annotation_at(cls: Any, path: Sequence[int | str]) -> tuple[Any, list[Any]]
             else:
                 return tp, meta
 
-    tp, meta = cls, []
+    tp: Any = cls
+    meta: list[Any] = []
     for part in path:
         if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str) and part in tp.model_fields:
             field = tp.model_fields[part]
