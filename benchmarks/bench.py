@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
 import json
 import math
@@ -56,8 +55,9 @@ from w2s.errors import InputError
 from w2s.features import embed_texts, pad_batch
 from w2s.losses import xent
 from w2s.models import SequenceClassifier
+from w2s.runtime import resolve_device
 from w2s.textdata import TextRows, tokenize_rows
-from w2s.train import LinearProbe, autocast_dtype, fit, predict, resolve_device
+from w2s.train import LinearProbe, autocast_dtype, fit, predict
 
 PEAK_BF16_TFLOPS: tuple[tuple[str, float], ...] = (
     # (substring of torch.cuda.get_device_name, dense bf16 tensor-core TFLOP/s from the datasheet);
@@ -416,16 +416,16 @@ def bench_train(s: Setup, report: Report, rows: TextRows) -> None:
     n, tokens = len(rows), int(rows.lengths.sum())
     targets = torch.rand(n, generator=torch.Generator().manual_seed(1))
     params = TrainParams(mode="finetune", epochs=1, batch_size=args.batch_size, lr=1e-5, eval_every=10**9,
-                         max_length=args.seq_len, precision=args.precision, device=str(dev), compile=args.compile)
+                         max_length=args.seq_len, precision=args.precision)
     # warm-up: the longest rows first (the allocator's largest blocks), then a few ordinary batches
     longest = np.argsort(-rows.lengths, kind="stable")
     warm = np.concatenate([longest[: args.batch_size], np.arange(min(n, args.batch_size * args.warmup_steps))])
     plain_backbone = s.model.backbone
-    fit(s.model, rows.subset(warm), targets[warm], xent, params, torch.Generator().manual_seed(0))
+    fit(s.model, rows.subset(warm), targets[warm], xent, params, torch.Generator().manual_seed(0), device=dev,
+        compile_backbone=args.compile)
     # fit compiles the backbone it is given: compiled once by the warm-up, it must not be wrapped again
-    timed_params = dataclasses.replace(params, compile=False)
-    t_fast, c_fast = timed(lambda: fit(s.model, rows, targets, xent, timed_params,
-                                       torch.Generator().manual_seed(0)), dev)
+    t_fast, c_fast = timed(lambda: fit(s.model, rows, targets, xent, params, torch.Generator().manual_seed(0),
+                                       device=dev, compile_backbone=False), dev)
     s.model.backbone = plain_backbone  # the naive loop and later sections run the plain module
     fast = report.add(Row("train: w2s fit", t_fast, c_fast, n, tokens, s.mfu(6, tokens, t_fast),
                           ref="train: naive loop",
@@ -450,14 +450,14 @@ def bench_probe(s: Setup, report: Report) -> None:
     g = torch.Generator().manual_seed(0)
     labels = (torch.arange(n) % 2).float()
     features = torch.randn(n, dim, generator=g) + 0.5 * labels[:, None]
-    params = TrainParams(device=str(dev))  # mode probe, the defaults of params.yaml's `train` section
+    params = TrainParams()  # mode probe, the defaults of params.yaml's `train` section
     threads = torch.get_num_threads()
     if dev.type == "cpu":
         torch.set_num_threads(1)  # as the train stages run (w2s.cli.deterministic(threads=1))
     try:
         def once() -> None:
             gen = torch.Generator().manual_seed(0)
-            fit(LinearProbe(features, gen), features, labels, xent, params, gen)
+            fit(LinearProbe(features, gen), features, labels, xent, params, gen, device=dev)
 
         once()
         times = sorted(timed(once, dev) for _ in range(max(1, args.repeats)))
@@ -483,10 +483,11 @@ def profile_train(s: Setup, rows: TextRows) -> str:
     sub = rows.subset(np.arange(min(len(rows), 4 * args.batch_size)))
     targets = torch.rand(len(sub), generator=torch.Generator().manual_seed(1))
     params = TrainParams(mode="finetune", epochs=1, batch_size=args.batch_size, lr=1e-5, eval_every=10**9,
-                         max_length=args.seq_len, precision=args.precision, device=str(dev))  # eager
+                         max_length=args.seq_len, precision=args.precision)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     with profile(activities=activities) as prof:
-        fit(s.model, sub, targets, xent, params, torch.Generator().manual_seed(0))
+        fit(s.model, sub, targets, xent, params, torch.Generator().manual_seed(0), device=dev,
+            compile_backbone=False)  # eager
         sync(dev)
     key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
     return str(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
@@ -551,7 +552,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def run_bench(args: argparse.Namespace) -> Report:
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available here")
     model, tokenizer, desc = build_model(args.model, args.init, args.tiny, args.seq_len,

@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     files = [d / PREDICTIONS for d in run_dirs(params, args.runs)]  # exactly the runs params define
     preds = select_current(load_predictions(files), params)
-    sizes = {m: count_parameters(params.hub_id(m)) for m in sorted({*params.ladder})}
+    sizes = {m: count_parameters(params.hub_id(m), params.model_spec(m).revision) for m in sorted({*params.ladder})}
     table = with_sizes(agreement_table(preds), sizes)
     write_parquet(table, Path(args.out) / "agreement.parquet")
     write_records(table.with_columns(pair=table["weak"] + "-to-" + table["strong"]),

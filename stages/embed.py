@@ -2,7 +2,8 @@
 
 Besides the features it writes a small metrics file: how many of the task's texts were longer than
 `embed.max_length` tokens and were truncated (and from which side), so a reader sees how much of a task
-the model never read.
+the model never read, and the hub commit of the model actually loaded (`models.<key>.revision`
+resolved), so an upstream change of the model shows in `git diff` / `dvc metrics diff`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from w2s import cli
 from w2s.config import load_params
 from w2s.io import read_parquet, write_features, write_json
 from w2s.pipeline import embed_pool
-from w2s.validate import check_args, check_devices
+from w2s.validate import check_args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -27,16 +28,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     params = load_params(args.params)
     check_args(params, task=args.task, models=[args.model])
-    check_devices(params, ["embed.device"], here=True)
     cli.deterministic()
-    hub_id = params.hub_id(args.model)
-    emb = embed_pool(read_parquet(args.pool), hub_id, params, args.task)
+    spec = params.model_spec(args.model)
+    hub_id = spec.id
+    emb = embed_pool(read_parquet(args.pool), hub_id, params, args.task, revision=spec.revision)
     n_rows, max_length = int(emb.features.shape[0]), params.embed.max_length
     meta = {"hub_id": hub_id, "model": args.model, "task": args.task, "pooling": emb.pooling,
-            "n_truncated": str(emb.n_truncated), "max_length": str(max_length), "truncation": emb.truncation}
+            "n_truncated": str(emb.n_truncated), "max_length": str(max_length), "truncation": emb.truncation,
+            "revision": emb.revision or ""}
     write_features(args.out, emb.ids, emb.features, meta)
-    write_json({"task": args.task, "model": args.model, "max_length": max_length, "truncation": emb.truncation,
-                "n_rows": n_rows,
+    write_json({"task": args.task, "model": args.model, "hub_id": hub_id, "revision": emb.revision,
+                "max_length": max_length, "truncation": emb.truncation, "n_rows": n_rows,
                 "n_truncated": emb.n_truncated, "share_truncated": emb.n_truncated / n_rows}, args.metrics)
     print(f"embed {args.task} {args.model}: {n_rows} rows x {emb.features.shape[1]} dims, "
           f"pooling={emb.pooling}, truncated to {max_length} tokens (from the {emb.truncation}): {emb.n_truncated}")

@@ -27,9 +27,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.model not in g.models:
         raise InputError(f"--model {args.model!r} is not a key of params.yaml genft.models ({', '.join(g.models)})")
     cli.deterministic()
-    hub_id = params.hub_id(args.model)
+    spec = params.model_spec(args.model)
+    hub_id = spec.id
     texts = genft_texts(read_parquet(args.pool), g, params.train.weak_fraction)
-    result = generative_finetune(texts, hub_id, g)
+    result = generative_finetune(texts, hub_id, g, revision=spec.revision)
     save_adapted(result, args.out, result.record(hub_id, len(texts), g))
     print(f"genft {args.task}/{args.model} ({hub_id}): {len(texts)} texts, {len(result.losses)} steps, "
           f"LM loss {result.loss_before:.3f} -> {result.loss_after:.3f} in {result.seconds:.0f} s")

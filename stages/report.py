@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from w2s import cli
+from w2s import cli, runtime
 from w2s.config import load_params
 from w2s.report import build_reports
 
@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     params = load_params(args.params)
     written = build_reports(args.tables, args.reports, args.out, params.tasks, params.ladder,
-                            params.report.renderer, params.report.formats)
+                            runtime.renderer(), params.report.formats)
     for stem, files in written.items():
         print(f"{stem}: {', '.join(str(f) for f in files.values())}")
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from w2s import cli
+from w2s import cli, runtime
 from w2s.config import load_params
 from w2s.io import atomic_path
-from w2s.validate import check_devices
 
 MARKER = "params.yaml passed validation (w2s/config.py, w2s/validate.py)\n"
 
@@ -20,8 +19,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--out", required=True, help="marker file to write when the params are valid")
     args = p.parse_args(argv)
-    params = load_params(args.params)
-    check_devices(params, here=True)  # the devices the params name exist on this machine
+    load_params(args.params)
+    runtime.check_all()  # W2S_DEVICE names a device this machine has; W2S_COMPILE, W2S_RENDERER well formed
     with atomic_path(args.out) as tmp:
         tmp.write_text(MARKER)
     print(f"validate: {args.params} is valid")

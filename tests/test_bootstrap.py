@@ -155,7 +155,7 @@ def test_fold_ids_are_balanced_seeded_and_order_free() -> None:
 
 
 def test_params_reject_fewer_than_two_folds() -> None:
-    with pytest.raises(InputError, match="bootstrap.folds: must be an integer >= 2"):
+    with pytest.raises(InputError, match="bootstrap.folds: must be >= 2, got 1"):
         make_params(bootstrap={"chains": ["minilm_l3-to-mpnet"], "method": "xent", "folds": 1})
     with pytest.raises(InputError, match="bootstrap.folds: expected int"):
         make_params(bootstrap={"chains": ["minilm_l3-to-mpnet"], "method": "xent", "folds": 2.5})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from w2s.config import load_params, parse_params
+from w2s.config import TrainParams, load_params, parse_params
 from w2s.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +132,91 @@ def test_task_options_resolve_to_the_defaults_or_the_override() -> None:
     assert sides == {"boolq": "right", "cosmos_qa": "left", "sst2": "right", "mine": "left"}
     assert p.data.file_tasks["mine"].group_column == "doc"
     assert p.prepare.sizes("sst2") == (5000, p.prepare.n_test) and p.prepare.sizes("sciq") == (2000, 800)
+
+
+# --- the schema (issue 22 point 2) -----------------------------------------------------------------
+
+
+def test_schema_file_is_fresh_and_params_yaml_names_it() -> None:
+    """params.schema.json is what `python -m w2s.config --write-schema` writes today (rerun it after changing
+    a section), and params.yaml's first line points editors (yaml-language-server) at it."""
+    from w2s.config import json_schema
+
+    assert (ROOT / "params.schema.json").read_text() == json_schema(), "run: python -m w2s.config --write-schema"
+    assert (ROOT / "params.yaml").read_text().splitlines()[0] == "# yaml-language-server: $schema=params.schema.json"
+
+
+def test_every_key_has_a_description_and_unknown_keys_are_closed() -> None:
+    schema = json.loads((ROOT / "params.schema.json").read_text())
+    sections = {"Params": schema, **schema["$defs"]}
+    for name, section in sections.items():
+        assert section.get("additionalProperties") is False, name
+        assert section.get("description"), name
+        for key, prop in section["properties"].items():
+            assert prop.get("description"), f"{name}.{key} has no docstring (in w2s/config.py)"
+
+
+@pytest.mark.parametrize("path", ["params.yaml", "studies/gpu/gpt2.yaml", "studies/gpu/qwen.yaml"])
+def test_the_schema_accepts_what_the_loader_accepts(path: str) -> None:
+    """An editor checking against the schema agrees with `load_params` on the shipped files and on a typo."""
+    import jsonschema
+
+    schema = json.loads((ROOT / "params.schema.json").read_text())
+    raw = yaml.safe_load((ROOT / path).read_text())
+    jsonschema.validate(raw, schema)
+    raw["train"]["lrr"] = 0.1
+    with pytest.raises(jsonschema.ValidationError, match="lrr"):
+        jsonschema.validate(raw, schema)
+
+
+def test_schema_command_prints_the_file(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "w2s.config", "--write-schema", str(tmp_path / "s.json")],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "s.json").read_text() == (ROOT / "params.schema.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("train.epochs", "3", "train.epochs: expected int, got str '3'"),
+        ("train.probe_c", [1.0], "train.probe_c: expected float or str, got list [1.0]"),
+        ("train.weight_decay", -0.1, "train.weight_decay: must be >= 0, got -0.1"),
+        ("analyze.ci_level", 1.5, "analyze.ci_level: must be in (0, 1), got 1.5"),
+        ("analyze.n_resamples", 50, "analyze.n_resamples: must be >= 100, got 50"),
+        ("report.formats", [], "report.formats: must not be empty"),
+        ("report.formats", ["docx"], "report.formats[0]: must be one of 'html', 'pdf', got 'docx'"),
+        ("sensitivity.c_grid", [1.0, -2.0], "sensitivity.c_grid[1]: must be positive, got -2.0"),
+        ("embed", None, None),  # an empty section: every default
+        ("models.mpnet", {"id": "sentence-transformers/all-mpnet-base-v2", "rev": "x"},
+         "models.mpnet: unknown key 'rev'; allowed: id, revision"),
+        ("models.mpnet", {"id": "x/y", "revision": "../../../etc"}, "models.mpnet.revision: '../../../etc' must match"),
+        ("models.mpnet", 3, "models.mpnet: expected str or a mapping, got int 3"),
+        ("data.task_options", {"sciq": {"revision": "a/b"}}, "data.task_options.sciq.revision: 'a/b' must match"),
+    ],
+)
+def test_types_and_ranges_name_the_key(path: str, value: object, message: str | None) -> None:
+    if message is None:
+        assert parse_params(with_change(path, value)).embed.batch_size == 64
+        return
+    with pytest.raises(InputError) as err:
+        parse_params(with_change(path, value))
+    assert str(err.value).startswith(f"params.yaml: {message}"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_section_built_in_code_is_checked_too() -> None:
+    """`TrainParams(lr=0)` in a stage or test stops like a params file would, naming `train.lr`."""
+    with pytest.raises(InputError, match=r"^train.lr: must be positive, got 0$"):
+        TrainParams(lr=0)
+    with pytest.raises(InputError, match=r"^train: unknown key 'device'"):
+        TrainParams(device="cpu")
+
+
+def test_a_model_pinned_to_a_revision() -> None:
+    raw = with_change("models.mpnet", {"id": "sentence-transformers/all-mpnet-base-v2", "revision": "v1.0"})
+    raw["data"]["task_options"]["sst2"] = {"revision": "0123abc"}
+    p = parse_params(raw)
+    assert p.hub_id("mpnet") == "sentence-transformers/all-mpnet-base-v2"
+    assert p.model_spec("mpnet").revision == "v1.0" and p.model_spec("minilm_l3").revision is None
+    assert p.data.revision("sst2") == "0123abc" and p.data.revision("sciq") is None

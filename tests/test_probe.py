@@ -294,7 +294,7 @@ def test_logconf_rate_is_the_mean_soft_label() -> None:
     ("probe_c", "strong", "train.probe_c: must be a positive number or 'cv', got 'strong'"),
     ("probe_c", "1e-2", "got '1e-2' (YAML reads 1e-2 as text: write 0.01 or 1.0e-2)"),
     ("probe_c_grid", [], "train.probe_c_grid: empty"),
-    ("probe_c_grid", [0.01, 0.0], "train.probe_c_grid: every C must be a positive number, got 0.0"),
+    ("probe_c_grid", [0.01, 0.0], r"train.probe_c_grid\[1\]: must be positive, got 0.0"),
     ("probe_cv_folds", 1, "train.probe_cv_folds: must be an integer >= 2, got 1"),
     ("probe_tol", 0.0, "train.probe_tol"),
 ])

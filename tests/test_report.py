@@ -183,23 +183,24 @@ def test_build_rejects_bad_formats_and_absent_tables(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_stage_exits_2_with_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_stage_exits_2_with_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     spec = importlib.util.spec_from_file_location("w2s_stage_report", ROOT / "stages" / "report.py")
     assert spec is not None and spec.loader is not None
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["report"] = {"renderer": "offline", "formats": ["pdf"]}
+    params["report"] = {"formats": ["pdf"]}
+    monkeypatch.setenv("W2S_RENDERER", "offline")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     code = cli.run(stage.main, ["--params", str(tmp_path / "params.yaml"), "--tables", str(tmp_path / "none"),
                                 "--reports", str(ROOT / "reports"), "--out", str(tmp_path / "out")])
     assert code == 2
     assert capsys.readouterr().err.strip().startswith("error: report: none of the table folders exists")
-    params["report"] = {"renderer": "latex"}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("W2S_RENDERER", "latex")  # where it runs is an environment variable, not a param
     code = cli.run(stage.main, ["--params", str(tmp_path / "params.yaml"), "--tables", str(tmp_path),
                                 "--reports", str(ROOT / "reports"), "--out", str(tmp_path / "out")])
-    assert code == 2 and "report.renderer" in capsys.readouterr().err
+    assert code == 2 and "W2S_RENDERER='latex': must be one of auto, quarto, offline" in capsys.readouterr().err
 
 
 def test_output_false_runs_the_chunk_but_shows_nothing(tmp_path: Path) -> None:

@@ -123,10 +123,11 @@ def tiny_model_factory():
     return make_model
 
 
-def test_five_conditions_on_a_tiny_model() -> None:
+def test_five_conditions_on_a_tiny_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("W2S_DEVICE", "cpu")
     pool, preds = toy_inputs()
     data = select_rows(pool, preds, n_train=48, n_test=16, seed=0)
-    params = TrainParams(mode="finetune", epochs=12, batch_size=16, lr=3e-3, max_length=16, device="cpu")
+    params = TrainParams(mode="finetune", epochs=12, batch_size=16, lr=3e-3, max_length=16)
     outcomes = run_conditions(data, tiny_model_factory(), params, seed=0)
     assert tuple(outcomes) == CONDITIONS
     assert all(v.dtype == bool and v.shape == (16,) for v in outcomes.values())
@@ -138,14 +139,15 @@ def test_five_conditions_on_a_tiny_model() -> None:
     np.testing.assert_array_equal(rows.filter(pl.col("condition") == "probe_gt")["id"].to_numpy(), data.test_ids)
 
 
-def test_every_condition_reads_the_texts_at_max_length() -> None:
+def test_every_condition_reads_the_texts_at_max_length(monkeypatch: pytest.MonkeyPatch) -> None:
     """The word that decides the label comes after a shared 12-word prefix. At max_length 8 every condition,
     the frozen probes included, sees the same truncated text for every row, so predicts one class for all
     of the 8 + 8 test rows: accuracy exactly 0.5. (Probes on features embedded at another length would
     see the word.)"""
+    monkeypatch.setenv("W2S_DEVICE", "cpu")
     pool, preds = toy_inputs(prefix="the film that we saw on the big screen last week was")
     data = select_rows(pool, preds, n_train=48, n_test=16, seed=0)
-    params = TrainParams(mode="finetune", epochs=4, batch_size=16, lr=3e-3, max_length=8, device="cpu")
+    params = TrainParams(mode="finetune", epochs=4, batch_size=16, lr=3e-3, max_length=8)
     outcomes = run_conditions(data, tiny_model_factory(), params, seed=0)
     assert {k: float(v.mean()) for k, v in outcomes.items()} == dict.fromkeys(CONDITIONS, 0.5)
 

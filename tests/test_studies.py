@@ -44,3 +44,37 @@ def test_the_check_has_teeth(data_dir: Path) -> None:
 
     with pytest.raises(InputError, match="prepare.n_train=20000"):
         build_pool(splits(data_dir, "boolq", 0, None), n_train=20000, n_test=2000, seed=0, task="boolq")
+
+
+# --- switching studies without overwriting params.yaml (issue 13 point 11) ---------------------------------
+
+
+def compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *overrides: str) -> dict:
+    """What `dvc exp run -S <overrides>` writes to an experiment's params.yaml with Hydra enabled: DVC's own
+    composition of conf/config.yaml (run from the repository root, as dvc is)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "params.yaml"
+    compose_and_dump(out, str(ROOT / "conf"), None, "config", str(ROOT), list(overrides))
+    return yaml.safe_load(out.read_text())
+
+
+def test_every_study_is_an_option_of_the_study_group() -> None:
+    options = {p.stem for p in (ROOT / "conf" / "study").glob("*.yaml")}
+    assert options == {"default", *(p.stem for p in STUDIES)}
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+def test_a_study_composes_to_its_file_and_is_valid(path: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    composed = compose(tmp_path, monkeypatch, f"study={path.stem}", "train.lr=0.25")
+    p = parse_params(composed, f"study={path.stem}")
+    expected = yaml.safe_load(path.read_text())
+    expected["train"]["lr"] = 0.25
+    assert composed == expected and p.train.lr == 0.25
+
+
+def test_the_default_study_is_params_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert compose(tmp_path, monkeypatch) == yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert compose(tmp_path, monkeypatch, "tasks=[sst2]")["tasks"] == ["sst2"]

@@ -108,8 +108,9 @@ def run_text(mode: str, kind: str = "bert", seed: int = 0, dropout: float = 0.0,
     g = torch.Generator().manual_seed(seed)
     model = classifier_from_config(tiny_config(kind, dropout), mode=mode, generator=g, seed=seed)
     settings = {"mode": mode, "epochs": 4, "batch_size": 16, "lr": 3e-3 if mode == "finetune" else 1e-2,
-                "eval_every": 10, "schedule": "cosine", "warmup_frac": 0.1, "device": "cpu", **overrides}
-    result = fit(model, rows, y, make_loss("xent", {}), TrainParams(**settings), g, (test_rows, test_y))
+                "eval_every": 10, "schedule": "cosine", "warmup_frac": 0.1, **overrides}
+    result = fit(model, rows, y, make_loss("xent", {}), TrainParams(**settings), g, (test_rows, test_y),
+                 device=torch.device("cpu"))
     p1 = predict(model, test_rows, 32)
     return model, result, p1, test_y.numpy().astype(bool)
 
@@ -159,8 +160,8 @@ def test_lora_trains_adapters_and_head_only() -> None:
     trainable = {k for k, v in model.named_parameters() if v.requires_grad}
     assert trainable and all("lora_" in k or k.startswith("head.") for k in trainable)
     rows, y = toy_rows(64, 0)
-    fit(model, rows, y, make_loss("xent", {}), TrainParams(mode="lora", epochs=1, batch_size=16, lr=1e-2,
-                                                             device="cpu"), g)
+    fit(model, rows, y, make_loss("xent", {}), TrainParams(mode="lora", epochs=1, batch_size=16, lr=1e-2), g,
+        device=torch.device("cpu"))
     frozen = [k for k, v in model.named_parameters() if k not in trainable]
     assert frozen and all(torch.equal(before[k], dict(model.named_parameters())[k]) for k in frozen)
     after = dict(model.named_parameters())
@@ -235,7 +236,7 @@ def test_bad_train_params_name_the_key() -> None:
     rows, y = toy_rows(8, 0)
     g = torch.Generator().manual_seed(0)
     model = classifier_from_config(tiny_config("bert"), mode="finetune", generator=g)
-    for bad, key in [({"grad_accum": 0}, "train.grad_accum"), ({"device": "gpu7"}, "train.device"),
+    for bad, key in [({"grad_accum": 0}, "train.grad_accum"), ({"device": "gpu7"}, "train: unknown key 'device'"),
                      ({"warmup_frac": 1.0}, "train.warmup_frac"), ({"max_length": 0}, "train.max_length")]:
         with pytest.raises(InputError, match=key):
             fit(model, rows, y, make_loss("xent", {}), TrainParams(mode="finetune", **bad), g)

@@ -50,7 +50,7 @@ REFUSED = {
     "no methods": (changed(methods=[]), "methods: must not be empty"),
     "nan lr": (changed(train={"lr": float("nan")}), "train.lr: must be a finite number, got nan"),
     "inf saliency lr": (changed(saliency={"lr": float("inf")}), "saliency.lr: must be a finite number"),
-    "tpu": (changed(embed={"device": "tpu:9"}), "embed.device: 'tpu:9' is not a torch device"),
+    "a machine setting in params": (changed(embed={"device": "cuda"}), "embed: unknown key 'device'; allowed:"),
     "loss parameter out of range": (changed(losses={**RAW["losses"], "logconf": {"alpha_max": 2.0,
                                                                                   "warmup_frac": 0.2}}),
                                     "losses.logconf: loss parameter alpha_max"),
@@ -73,19 +73,21 @@ def test_a_model_key_with_backticks_is_refused() -> None:
         parse_params(raw)
 
 
-def test_a_gpu_study_still_loads_on_a_cpu_machine() -> None:
-    """Availability is the `validate` stage's check (`here=True`), not parsing's: a CPU machine can analyse
-    a GPU study's results. On a CPU-only torch, `cuda` is refused there with one line."""
+def test_a_gpu_study_still_loads_on_a_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every GPU study parses on a CPU machine (to analyse its results): the device is `$W2S_DEVICE`, read
+    where a stage runs. On a CPU-only torch, `W2S_DEVICE=cuda` is refused there with one line."""
     import torch
 
-    from w2s.validate import check_devices
+    from w2s import runtime
 
-    params = parse_params(changed(embed={"device": "cuda"}))
+    for study in sorted((ROOT / "studies" / "gpu").glob("*.yaml")):
+        parse_params(yaml.safe_load(study.read_text()), study.name)
+    monkeypatch.setenv("W2S_DEVICE", "cuda")
     if torch.cuda.is_available():
-        check_devices(params, here=True)
+        assert runtime.device().type == "cuda"
     else:
-        with pytest.raises(InputError, match="embed.device: 'cuda' but this torch sees no CUDA device"):
-            check_devices(params, here=True)
+        with pytest.raises(InputError, match="W2S_DEVICE='cuda': this torch sees no CUDA device"):
+            runtime.device()
 
 
 def test_stage_arguments_must_be_defined_by_params() -> None:

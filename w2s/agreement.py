@@ -98,7 +98,7 @@ def agreement_metrics(table: pl.DataFrame) -> dict[str, float | None]:
     return dict(sorted(out.items()))
 
 
-def count_parameters(hub_id: str) -> int:
+def count_parameters(hub_id: str, revision: str | None = None) -> int:
     """Parameters of the backbone `w2s.models.load_backbone` loads for `hub_id` (AutoModel), counted
     from its config alone: the model is built on torch's meta device, so no weights are read or
     allocated (milliseconds even for billion-parameter models)."""
@@ -106,7 +106,7 @@ def count_parameters(hub_id: str) -> int:
     from transformers import AutoConfig, AutoModel
 
     try:
-        config = AutoConfig.from_pretrained(hub_id)
+        config = AutoConfig.from_pretrained(hub_id, revision=revision)
     except (OSError, ValueError) as err:
         raise InputError(f"{hub_id}: cannot read its config ({str(err).splitlines()[0]})") from None
     with torch.device("meta"):

@@ -95,7 +95,7 @@ def cross_fit(supervisor: pl.DataFrame, features: Features | TextSource | None, 
     test = supervisor.filter(pl.col("part") == "test").select("id", "part", "label", "p1")
     fold = pl.Series("fold", fold_ids(transfer["id"].to_numpy(), folds, seed))
     transfer = transfer.with_columns(fold)
-    fold_params = dataclasses.replace(params, train=dataclasses.replace(params.train, weak_holdout=0.0))
+    fold_params = params.model_copy(update={"train": params.train.model_copy(update={"weak_holdout": 0.0})})
     held_p1: list[pl.DataFrame] = []
     runs: list[RunResult] = []
     for k in range(folds):

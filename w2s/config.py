@@ -1,33 +1,78 @@
-"""Typed, frozen view of params.yaml.
+"""Typed, frozen view of params.yaml: a pydantic model per section, its JSON Schema in params.schema.json.
 
-Every section of params.yaml is a frozen dataclass with a docstring per field. `load_params` builds
-them with a strict loader: an unknown key, a missing key or a value of the wrong type stops with an
-`InputError` naming the key path (e.g. `params.yaml: train.lr: expected float, got str 'fast'`).
-Cross-field rules (a pair must go weak -> strong along the ladder, methods must exist) are checked
-here too, so a stage never starts on a params file that cannot work.
+Every section of params.yaml is a frozen pydantic model with a docstring per field (they become the
+schema's descriptions, which an editor shows while the user types). `load_params` validates strictly:
+an unknown key, a missing key, a value of the wrong type or out of its range stops with one
+`InputError` line naming the key path (e.g. `params.yaml: train.lr: expected float, got str 'fast'`).
+Cross-field rules (a pair must go weak -> strong along the ladder, methods must exist) and the
+hostile-input rules of `w2s.validate` run after, so a stage never starts on a params file that cannot
+work. Where a stage runs (device, compilation, renderer) is not here: see `w2s.runtime`.
+
+    python -m w2s.config --write-schema    # regenerate params.schema.json after changing a section
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import re
+import argparse
+import json
+import sys
 import types
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 from w2s.errors import InputError
 
-KEY_PATTERN = re.compile(r"^[a-z0-9_]+$")
+EvenSize = Annotated[int, Field(gt=0, multiple_of=2)]
+"""A pool size: positive and even (the classes are balanced)."""
+Share = Annotated[float, Field(ge=0, lt=1)]
+"""A share of rows or steps in [0, 1)."""
+Revision = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")]
+"""A hub revision: one path component (it names a folder of the Hugging Face cache), so no `/` or `..`."""
+SCHEMA_FILE = "params.schema.json"
+CHAIN_SEP = "-to-"
 
 
-@dataclass(frozen=True)
-class FileTaskParams:
+class Section(BaseModel):
+    """A frozen, strict params section: no unknown keys, no type coercion (`"1"` is not 1, `true` is not 1),
+    no NaN or infinity; an empty YAML section (null) means all defaults. Built directly in code
+    (`TrainParams(lr=0)`), a bad value is an `InputError` naming `<section>.<key>` too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise InputError(describe(err, data, type(self), _section_key(type(self)))) from None
+
+    # pydantic calls an overridden __init__ for every nested section it validates, which would turn a
+    # nested error into a plain value error; marked as the base __init__, it runs for direct calls only
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_empty(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+class FileTaskParams(Section):
     """A user's own binary task from one local file; no code needed."""
 
     path: str
@@ -45,8 +90,7 @@ class FileTaskParams:
     """Side cut from texts over the token limit: `right` keeps the start, `left` keeps the end."""
 
 
-@dataclass(frozen=True)
-class TaskOptions:
+class TaskOptions(Section):
     """Per built-in task choices of `data.task_options.<task>`; null keeps the task's built-in default."""
 
     negatives: str | None = None
@@ -57,25 +101,32 @@ class TaskOptions:
     """`left` or `right`: the side cut from texts over the token limit (embed and finetune/lora
     tokenisation). Defaults keep the end that decides the label: `left` (keep the end) for boolq, sciq,
     cosmos_qa, anthropic_hh; `right` for sst2 and amazon_polarity."""
+    revision: Revision | None = None
+    """`data.source: hub` only: the dataset's hub revision (a commit hash, tag or branch) `load_dataset`
+    reads; null: the default branch. Pinning it keeps an upstream edit from changing a result unseen."""
 
 
-@dataclass(frozen=True)
-class DataParams:
+class DataParams(Section):
     """Where task data comes from."""
 
     source: Literal["hub", "local"] = "hub"
     """`hub`: the Hugging Face dataset hub; `local`: a mirror folder `<local_dir>/<task>/<split>.jsonl`."""
     local_dir: str | None = None
     """The mirror folder for `source: local` (hub field names, one jsonl per split)."""
-    file_tasks: dict[str, FileTaskParams] = field(default_factory=dict)
+    file_tasks: dict[str, FileTaskParams] = {}
     """Extra tasks from local files, by name; a name here can be listed in `tasks`."""
-    task_options: dict[str, TaskOptions] = field(default_factory=dict)
+    task_options: dict[str, TaskOptions] = {}
     """Built-in task name -> its choices (wrong-answer rule, truncation side); absent: the defaults."""
 
     def negatives(self, task: str) -> str | None:
         """`task`'s wrong-answer rule from `task_options` (None: the task's default); for `load_task`."""
         options = self.task_options.get(task)
         return options.negatives if options else None
+
+    def revision(self, task: str) -> str | None:
+        """The hub dataset revision pinned for `task` in `task_options` (None: the default branch)."""
+        options = self.task_options.get(task)
+        return options.revision if options else None
 
     def truncation_side(self, task: str) -> Literal["left", "right"]:
         """The side cut from `task`'s over-long texts: `task_options.<task>.truncation`, else the file
@@ -86,8 +137,17 @@ class DataParams:
         return truncation_side(task, self.file_tasks, options.truncation if options else None)
 
 
-@dataclass(frozen=True)
-class Pair:
+class ModelSpec(Section):
+    """A hub model pinned to one revision (the long form of a `models` value)."""
+
+    id: str
+    """Hugging Face hub id, e.g. `sentence-transformers/all-mpnet-base-v2`."""
+    revision: Revision | None = None
+    """Hub revision to load (a commit hash, tag or branch); null: the default branch. The commit actually
+    loaded is recorded in `metrics/truncation/<task>/<model>.json` by `embed`."""
+
+
+class Pair(Section):
     """One weak -> strong pair of the ladder."""
 
     weak: str
@@ -95,32 +155,38 @@ class Pair:
     strong: str
     """Model key of the student (trained on the supervisor's labels)."""
 
+    def __init__(self, weak: str, strong: str) -> None:
+        """`Pair(weak, strong)`, positional or by name, as in code; params.yaml's mappings are validated
+        without this constructor."""
+        super().__init__(weak=weak, strong=strong)
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @property
     def name(self) -> str:
+        """`<weak>-to-<strong>`: the pair's name in stage names and run folders."""
         return f"{self.weak}-to-{self.strong}"
 
 
-@dataclass(frozen=True)
-class TaskSizes:
+class TaskSizes(Section):
     """One task's pool sizes in `prepare.per_task`; null keeps the shared value."""
 
-    n_train: int | None = None
+    n_train: EvenSize | None = None
     """Training rows of this task's pool (even)."""
-    n_test: int | None = None
+    n_test: EvenSize | None = None
     """Test rows of this task's pool (even)."""
 
 
-@dataclass(frozen=True)
-class PrepareParams:
+class PrepareParams(Section):
     """Section `prepare`: the pool of rows every seed draws from."""
 
-    n_train: int
+    n_train: EvenSize
     """Training rows in the pool (even); each seed splits them into train_weak and train_transfer."""
-    n_test: int
+    n_test: EvenSize
     """Test rows (even, label-balanced), the same for every seed."""
     seed: int = 0
     """Seed of the pool sampling (and of the formatters' random choices)."""
-    per_task: dict[str, TaskSizes] = field(default_factory=dict)
+    per_task: dict[str, TaskSizes] = {}
     """Task name -> its own n_train / n_test, for tasks with more (or fewer) rows than the shared sizes."""
 
     def sizes(self, task: str) -> tuple[int, int]:
@@ -131,68 +197,59 @@ class PrepareParams:
         return n_train, n_test
 
 
-@dataclass(frozen=True)
-class EmbedParams:
+class EmbedParams(Section):
     """Section `embed`: frozen features of every pool row, once per (task, model)."""
 
-    batch_size: int = 64
+    batch_size: PositiveInt = 64
     """Texts per forward pass (batches are length-sorted, so padding is small)."""
-    max_length: int = 256
+    max_length: PositiveInt = 256
     """Token limit; longer texts are truncated and counted in the stage's log."""
     pooling: Literal["auto", "mean", "last"] = "auto"
     """`auto`: mean over real tokens for encoders, last real token for decoders."""
-    device: str = "cpu"
-    """torch device for the forward passes (`cpu`, `cuda`, `cuda:1`)."""
 
 
-@dataclass(frozen=True)
-class TrainParams:
+class TrainParams(Section):
     """Section `train`: the one trainer shared by `train_gt` and `train_w2s`."""
 
     mode: Literal["probe", "finetune", "lora"] = "probe"
     """`probe`: a linear head on cached frozen features. `finetune`: every weight of the hub model plus a
     linear head on its pooled hidden states, trained on the pool's texts. `lora`: the hub model frozen,
     low-rank adapters (peft) on all its linear layers plus the head trained."""
-    weak_fraction: float = 0.5
+    weak_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
     """Share of the pool's training rows that go to train_weak (the rest: train_transfer)."""
-    epochs: int = 20
+    epochs: PositiveInt = 20
     """Passes over the training rows. finetune/lora: the step budget, their regulariser. probe: the budget of
     the stepwise losses (logconf, product, entropy) only; xent/kl and gt probes are fitted to convergence."""
-    batch_size: int = 64
+    batch_size: PositiveInt = 64
     """Rows per forward pass (micro-batch); also the batch over which logconf picks its threshold. An
     optimizer step sees batch_size x grad_accum rows."""
-    lr: float = 1e-3
+    lr: PositiveFloat = 1e-3
     """Adam learning rate (finetune/lora, and the stepwise probe losses)."""
-    weight_decay: float = 0.0
+    weight_decay: NonNegativeFloat = 0.0
     """AdamW weight decay (finetune/lora; probes use the explicit L2 penalty of `probe_c` instead)."""
-    eval_every: int = 10
+    eval_every: PositiveInt = 10
     """Evaluate test accuracy every this many steps (probe L-BFGS fits: iterations), for the accuracy-along-
     training curve; it never influences training."""
     schedule: Literal["constant", "cosine"] = "constant"
     """Learning rate after the warm-up: `constant`, or `cosine` decay to 0 at the last step."""
-    warmup_frac: float = 0.0
+    warmup_frac: Share = 0.0
     """Share of the optimizer steps over which the learning rate ramps linearly from 0 to `lr`."""
-    grad_accum: int = 1
+    grad_accum: PositiveInt = 1
     """Micro-batches whose gradients are summed into one optimizer step."""
-    max_length: int = 256
+    max_length: PositiveInt = 256
     """finetune/lora: token limit per text; longer texts are truncated (and counted in the log)."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """finetune/lora: `auto` = bf16 autocast on CUDA, fp32 elsewhere; `bf16` = bf16 autocast anywhere
     (weights and optimizer state stay fp32); `fp32` = no autocast."""
-    device: str = "auto"
-    """torch device: `auto` (CUDA if present, else CPU; under `accelerate launch`, each process's own),
-    `cpu`, `cuda`, `cuda:1`."""
-    compile: bool = False
-    """finetune/lora: `torch.compile` the backbone (dynamic shapes; pays a warm-up, wins on long GPU runs)."""
     gradient_checkpointing: bool = False
     """finetune/lora: recompute activations in the backward pass (less memory, ~30% more compute)."""
-    lora_r: int = 8
+    lora_r: PositiveInt = 8
     """lora: adapter rank."""
-    lora_alpha: int = 16
+    lora_alpha: PositiveInt = 16
     """lora: adapter scale numerator (the update is scaled by lora_alpha / lora_r)."""
-    lora_dropout: float = 0.05
+    lora_dropout: Share = 0.05
     """lora: dropout on the adapters' input."""
-    weak_holdout: float = 0.0
+    weak_holdout: Share = 0.0
     """Weak-to-strong runs: share of train_transfer held out of the student's training (seeded); its weak
     labels are scored at every eval point (`val_weak_agreement` in history.json) so the `overfitting`
     stage can early-stop without ground truth. 0: no hold-out."""
@@ -201,50 +258,44 @@ class TrainParams:
     cross-entropy + ‖w‖²/(2·C·n) on standardised features, bias unpenalised). `cv`: chosen per run from
     `probe_c_grid` by `probe_cv_folds`-fold cross-validation on that run's own training labels (ground
     truth for gt runs, weak labels for students; never test rows)."""
-    probe_c_grid: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03])
+    probe_c_grid: list[PositiveFloat] = [0.001, 0.003, 0.01, 0.03]
     """probe mode, `probe_c: cv`: the Cs cross-validation chooses from."""
     probe_cv_folds: int = 5
     """probe mode, `probe_c: cv`: folds (stratified on the hard training labels; each class needs at
     least this many rows)."""
-    probe_tol: float = 1e-6
+    probe_tol: PositiveFloat = 1e-6
     """probe mode: a fit has converged when the L2 norm of its objective's gradient is at most this
     (L-BFGS stops there; the stepwise losses report it). summary.json says whether it did."""
-    probe_max_iter: int = 2000
+    probe_max_iter: PositiveInt = 2000
     """probe mode: L-BFGS iteration limit (a fit that hits it is reported as not converged)."""
 
 
-@dataclass(frozen=True)
-class ReportParams:
+class ReportParams(Section):
     """Section `report`: how the Quarto reports in reports/ are rendered."""
 
-    renderer: Literal["auto", "quarto", "offline"] = "auto"
-    """`auto`: `quarto render` when quarto is on PATH, else the offline renderer (w2s/report.py);
-    `quarto` / `offline`: force one."""
-    formats: list[str] = field(default_factory=lambda: ["html", "pdf"])
+    formats: Annotated[list[Literal["html", "pdf"]], Field(min_length=1)] = ["html", "pdf"]
     """Outputs per report: `html` (self-contained, interactive charts) and/or `pdf` (static charts)."""
 
 
-@dataclass(frozen=True)
-class AnalyzeParams:
+class AnalyzeParams(Section):
     """Section `analyze`: the metrics table."""
 
-    ci_level: float = 0.95
+    ci_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     """Confidence level of every interval (paired bootstrap over seeds and test rows,
     `w2s.metrics.pgr_interval`); a PGR is given only where the gap's interval at this level excludes 0."""
-    n_resamples: int = 10_000
+    n_resamples: Annotated[int, Field(ge=100)] = 10_000
     """Bootstrap resamples per interval (>= 100)."""
 
 
-@dataclass(frozen=True)
-class BootstrapParams:
+class BootstrapParams(Section):
     """Section `bootstrap`: chains M1 -> M2 -> ... -> Mk, each model trained on its predecessor's labels."""
 
-    chains: list[str] = field(default_factory=list)
+    chains: list[str] = []
     """Chains as ladder keys joined by `-to-` (e.g. `minilm_l3-to-minilm_l6-to-mpnet`), going up the
     ladder; each runs once per task and seed, beside the direct M1 -> Mk run."""
     method: str = "xent"
     """Loss of every hop and of the direct run (one of `methods`)."""
-    folds: int = 5
+    folds: Annotated[int, Field(ge=2)] = 5
     """Cross-fitting folds of train_transfer for every intermediate hop (>= 2): each row's label for the
     next hop comes from a student trained on the other folds, never on that row (`w2s.bootstrap.cross_fit`)."""
 
@@ -253,28 +304,24 @@ class BootstrapParams:
         return chain.split(CHAIN_SEP)
 
 
-CHAIN_SEP = "-to-"
-
-
-@dataclass(frozen=True)
-class GenftParams:
+class GenftParams(Section):
     """Section `genft`: generative finetuning (language modelling on the task's texts, no labels) of
     decoders before they serve as students; the adapted models are probed through their own keys."""
 
-    models: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = {}
     """Adapted key -> key (in `models`) of the decoder it starts from, e.g. `{gemma_genft: gemma}`. The
     adapted key can then stand in `ladder` and `pairs` like any model (probe mode)."""
-    epochs: int = 1
+    epochs: PositiveInt = 1
     """Passes over the texts."""
-    max_steps: int = 0
+    max_steps: NonNegativeInt = 0
     """Stop after this many optimizer steps (0: no cap, run every epoch)."""
-    batch_size: int = 8
+    batch_size: PositiveInt = 8
     """Texts per optimizer step."""
-    lr: float = 5e-5
+    lr: PositiveFloat = 5e-5
     """AdamW learning rate (constant)."""
-    weight_decay: float = 0.0
+    weight_decay: NonNegativeFloat = 0.0
     """AdamW weight decay."""
-    max_length: int = 64
+    max_length: PositiveInt = 64
     """Token limit per text; longer texts are truncated."""
     seed: int = 0
     """Seed of the batch order (and of dropout, if the model has any), and the split seed whose
@@ -282,12 +329,9 @@ class GenftParams:
     texts: Literal["train_transfer", "train"] = "train_transfer"
     """Which unlabelled texts: train_transfer of split seed `seed`, or every training row of the pool
     (never test rows, never labels)."""
-    device: str = "cpu"
-    """torch device of the language-modelling updates."""
 
 
-@dataclass(frozen=True)
-class SaliencyParams:
+class SaliencyParams(Section):
     """Section `saliency`: the five concept-saliency conditions (paper Fig. 11) on one strong model."""
 
     model: str | None = None
@@ -300,25 +344,23 @@ class SaliencyParams:
     """Seeds to run the five conditions with (each: the supervisor run of that seed, the train_transfer
     sample and the finetuning runs; the test rows are the same for all). null: every seed of `seeds`.
     Intervals are over these seeds and the test rows."""
-    n_train: int = 400
+    n_train: PositiveInt = 400
     """train_transfer rows every condition trains on, per seed (fewer if train_transfer is smaller)."""
-    n_test: int = 400
+    n_test: PositiveInt = 400
     """Test rows every condition is scored on (fewer if the test split is smaller)."""
-    epochs: int = 3
+    epochs: PositiveInt = 3
     """Finetuning passes over the n_train rows."""
-    batch_size: int = 32
+    batch_size: PositiveInt = 32
     """Finetuning rows per optimizer step."""
-    lr: float = 1e-4
+    lr: PositiveFloat = 1e-4
     """Finetuning AdamW learning rate (cosine schedule after a linear warm-up)."""
-    warmup_frac: float = 0.1
+    warmup_frac: Share = 0.1
     """Share of the finetuning steps spent warming the learning rate up."""
-    max_length: int = 128
+    max_length: PositiveInt = 128
     """Token limit per text of every condition: the frozen activations, finetuning and the activations of
     the finetuned model."""
-    probe_c: float = 1.0
+    probe_c: PositiveFloat = 1.0
     """Inverse L2 strength (scikit-learn C) of every logistic-regression probe (on standardised inputs)."""
-    device: str = "auto"
-    """torch device of the finetuning runs (`auto`: CUDA if present, else CPU)."""
 
     def resolve(self, ladder: list[str], seeds: list[int]) -> tuple[str, str, list[int], str | None]:
         """(strong key, weak key, seeds, why saliency cannot run on this ladder or None), the null defaults
@@ -336,24 +378,22 @@ class SaliencyParams:
         return strong, weak, chosen, skip
 
 
-@dataclass(frozen=True)
-class SensitivityParams:
+class SensitivityParams(Section):
     """Section `sensitivity`: PGR against the probes' L2 strength, all heads at the same C (probe mode)."""
 
-    c_grid: list[float] = field(default_factory=lambda: [1e-4, 1e-2, 1.0, 100.0])
+    c_grid: list[PositiveFloat] = [1e-4, 1e-2, 1.0, 100.0]
     """Inverse L2 strengths to sweep (scikit-learn's C, on standardised features), log-spaced; empty: skip."""
 
 
-@dataclass(frozen=True)
-class Params:
+class Params(Section):
     """The whole params.yaml: shared keys at the top level, one section per stage."""
 
     data: DataParams
-    """Where task data comes from."""
+    """Where task data comes from: the hub, a local mirror, your own files."""
     tasks: list[str]
     """Task names to run (built-in or `data.file_tasks` keys)."""
-    models: dict[str, str]
-    """Short model key -> Hugging Face hub id."""
+    models: dict[str, str | ModelSpec]
+    """Short model key -> Hugging Face hub id, or `{id, revision}` to pin the hub revision loaded."""
     ladder: list[str]
     """Model keys ordered weak -> strong; each is trained on ground truth (supervisor and ceiling)."""
     pairs: list[Pair]
@@ -365,109 +405,166 @@ class Params:
     losses: dict[str, dict[str, float]]
     """Per-method loss parameters (e.g. logconf's alpha_max, warmup_frac); `{}` for none."""
     prepare: PrepareParams
+    """The pool of rows every seed draws from (stage `prepare`)."""
     embed: EmbedParams
+    """Frozen features of every pool row (stage `embed`)."""
     train: TrainParams
+    """The trainer of `train_gt` and `train_w2s` (and of the bootstrap hops)."""
     analyze: AnalyzeParams
-    bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
+    """Intervals of the metrics table (stage `analyze`)."""
+    bootstrap: BootstrapParams = BootstrapParams()
     """Bootstrapping chains (stage `bootstrap`)."""
-    genft: GenftParams = field(default_factory=GenftParams)
+    genft: GenftParams = GenftParams()
     """Generative finetuning (stage `genft`, run by studies/decoder/dvc.yaml)."""
-    saliency: SaliencyParams = field(default_factory=SaliencyParams)
+    saliency: SaliencyParams = SaliencyParams()
     """Concept saliency (stage `saliency`)."""
-    report: ReportParams = field(default_factory=ReportParams)
+    report: ReportParams = ReportParams()
     """Rendering of the reports (stage `report`)."""
-    sensitivity: SensitivityParams = field(default_factory=SensitivityParams)
+    sensitivity: SensitivityParams = SensitivityParams()
     """PGR against the probes' regularisation (stage `sensitivity`)."""
 
-    def hub_id(self, model: str) -> str:
-        if model in self.genft.models:  # an adapted decoder: the tokenizer and architecture of its base
-            return self.hub_id(self.genft.models[model])
+    def model_spec(self, model: str) -> ModelSpec:
+        """Hub id and revision of model key `model` (an adapted `genft` key: those of its base, whose
+        tokenizer and architecture it keeps)."""
+        if model in self.genft.models:
+            return self.model_spec(self.genft.models[model])
         if model not in self.models:
             raise InputError(f"params.yaml: unknown model key {model!r}; known: {', '.join(self.models)}")
-        return self.models[model]
+        spec = self.models[model]
+        return ModelSpec(id=spec) if isinstance(spec, str) else spec
+
+    def hub_id(self, model: str) -> str:
+        """The Hugging Face hub id of model key `model`."""
+        return self.model_spec(model).id
 
 
-T = TypeVar("T")
+# ---------------------------------------------------------------------------------------- messages
+
+_TYPE_NAMES = {"int_type": "int", "float_type": "float", "string_type": "str", "bool_type": "bool",
+               "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+               "model_attributes_type": "a mapping", "none_required": "null"}
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+def _section_key(cls: type[BaseModel]) -> str:
+    """The params key of section class `cls` (`train` for TrainParams); '' for one that is not a section."""
+    return next((name for name, f in Params.model_fields.items() if f.annotation is cls), "")
 
 
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    """Check `value` against the annotation `tp`, recursing into containers and dataclasses."""
-    origin, args = get_origin(tp), get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            try:
-                return _convert(value, arg, where)
-            except InputError:
-                continue
-        raise InputError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise InputError(f"{where}: must be one of {', '.join(map(repr, args))}, got {value!r}")
-        return value
-    if tp is type(None):
-        if value is not None:
-            raise InputError(f"{where}: expected null, got {value!r}")
-        return None
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)  # type: ignore[arg-type]
-    if origin is list:
-        if not isinstance(value, list):
-            raise InputError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
-        return [_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise InputError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
-        return {_convert(k, args[0], where): _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{where}: must be a finite number, got {value}")
-    if tp in (int, float) and isinstance(value, bool):
-        raise InputError(f"{where}: expected {tp.__name__}, got bool {value!r}")
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise InputError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
-    return value
+def _walk(data: Any, loc: Sequence[int | str], missing: bool) -> tuple[list[int | str], Any]:
+    """The part of pydantic's error location `loc` that exists in `data` (a union's member tags such as
+    `float` or `ModelSpec` are not keys: skipped), and the value there; a `missing` key is kept last."""
+    path: list[int | str] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif missing and i == len(loc) - 1 and isinstance(node, Mapping):
+            path.append(part)
+            break
+        elif isinstance(node, Mapping | list):
+            continue
+        else:
+            break
+        path.append(part)
+    return path, node
 
 
-def _build(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass `cls` from a mapping, rejecting unknown and missing keys."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise InputError(f"{where}: expected a mapping, got {type(data).__name__} {data!r}")
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(fields)}")
-    kwargs = {}
-    for name, f in fields.items():
-        key = f"{where}.{name}" if where else name
-        if name in data:
-            kwargs[name] = _convert(data[name], hints[name], key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise InputError(f"{key}: missing (required)")
-    return cls(**kwargs)
+def _key_path(prefix: str, path: Sequence[int | str]) -> str:
+    out = prefix
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
-def _check_key(key: str, where: str) -> None:
-    if not KEY_PATTERN.fullmatch(key):
-        raise InputError(f"{where}: key {key!r} must match [a-z0-9_]+ (it names files and stages)")
+def _annotation_at(cls: Any, path: Sequence[int | str]) -> tuple[Any, list[Any]]:
+    """The type and the constraints (pydantic metadata) at key `path` below model `cls`."""
+
+    def unwrap(tp: Any, meta: list[Any]) -> tuple[Any, list[Any]]:
+        while True:
+            if get_origin(tp) in (typing.Union, types.UnionType):  # the member that holds keys or bounds
+                members = [a for a in get_args(tp) if a is not type(None)]
+                tp = next((a for a in members if get_origin(a) in (list, dict, Annotated)
+                           or isinstance(a, type) and issubclass(a, BaseModel)), members[0])
+            elif get_origin(tp) is Annotated:
+                tp, *extra = get_args(tp)
+                meta = [*meta, *(m for e in extra for m in (e.metadata if isinstance(e, FieldInfo) else [e]))]
+            else:
+                return tp, meta
+
+    tp: Any = cls
+    meta: list[Any] = []
+    for part in path:
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str) and part in tp.model_fields:
+            field = tp.model_fields[part]
+            tp, meta = unwrap(field.annotation, list(field.metadata))
+        elif get_origin(tp) in (list, dict):
+            tp, meta = unwrap(get_args(tp)[-1], [])
+        else:
+            return None, []
+    return tp, meta
+
+
+def _rule(meta: Sequence[Any]) -> str:
+    """A range in words from pydantic constraints: `positive`, `in (0, 1)`, `>= 2`, `a positive even number`."""
+    b = {k: getattr(m, k) for m in meta for k in ("gt", "ge", "lt", "le", "multiple_of") if hasattr(m, k)}
+    low = ("(", b["gt"]) if "gt" in b else ("[", b["ge"]) if "ge" in b else None
+    high = (")", b["lt"]) if "lt" in b else ("]", b["le"]) if "le" in b else None
+    if b.get("multiple_of") == 2 and b.get("gt") == 0:
+        return "a positive even number (balanced classes)"
+    if low and high:
+        return f"in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    if low:
+        return "positive" if low == ("(", 0) else f"{'>' if low[0] == '(' else '>='} {low[1]}"
+    if high:
+        return f"{'<' if high[0] == ')' else '<='} {high[1]}"
+    return "in range"
+
+
+def describe(err: ValidationError, data: Any, cls: type[BaseModel], prefix: str = "") -> str:
+    """One line for the first problem pydantic found in `data`: the key path and what is allowed."""
+    errors = err.errors(include_url=False)
+    paths = [_walk(data, e["loc"], e["type"] == "missing")[0] for e in errors]
+    # the first problem; of a union's members, the one that reached deepest into the value (a mapping given
+    # for `str | ModelSpec` is reported by ModelSpec's error, not by "expected str")
+    same = [i for i, p in enumerate(paths) if p[:len(paths[0])] == paths[0]]
+    first = errors[max(same, key=lambda i: len(paths[i]))]
+    path, value = _walk(data, first["loc"], first["type"] == "missing")
+    where = _key_path(prefix, path)
+    kind, at = first["type"], f"{_key_path(prefix, path)}: " if where else ""
+    if "[key]" in first["loc"]:
+        key = first["loc"][first["loc"].index("[key]") - 1]
+        return f"{_key_path(prefix, path[:-1] if path and path[-1] == key else path)}: key {key!r} must be a string"
+    if kind == "missing":
+        return f"{where}: missing (required)"
+    if kind == "extra_forbidden":
+        allowed = getattr(_annotation_at(cls, path[:-1])[0], "model_fields", {})
+        return f"{_key_path(prefix, path[:-1]) or 'params'}: unknown key {path[-1]!r}; allowed: {', '.join(allowed)}"
+    if kind in _TYPE_NAMES:  # a union reports once per member: name them all
+        names = [_TYPE_NAMES.get(e["type"], e["type"]) for e, p in zip(errors, paths, strict=True) if p == path]
+        return f"{at}expected {' or '.join(dict.fromkeys(names))}, got {type(value).__name__} {value!r}"
+    if kind == "literal_error":
+        return f"{at}must be one of {first['ctx']['expected'].replace(' or ', ', ')}, got {value!r}"
+    if kind == "finite_number":
+        return f"{at}must be a finite number, got {value}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"):
+        return f"{at}must be {_rule(_annotation_at(cls, path)[1])}, got {value!r}"
+    if kind == "too_short":
+        return f"{at}must not be empty"
+    if kind == "string_pattern_mismatch":
+        return f"{at}{value!r} must match {first['ctx']['pattern']}"
+    return f"{at}{first['msg']}"
+
+
+# ---------------------------------------------------------------------------------------- cross-field rules
 
 
 def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, ...]) -> None:
     """Cross-field checks that the types alone cannot express."""
     from w2s.validate import check_params
 
-    check_params(p, known_tasks)  # names, non-empty lists, devices, losses: before anything reaches DVC
-    for name in p.data.file_tasks:
-        _check_key(name, "data.file_tasks")
+    check_params(p, known_tasks)  # names, non-empty lists, loss parameters: before anything reaches DVC
     for task in p.tasks:
         if task not in known_tasks and task not in p.data.file_tasks:
             raise InputError(
@@ -476,8 +573,6 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
             )
     if p.data.source == "local" and not p.data.local_dir:
         raise InputError("data.local_dir: required when data.source is 'local'")
-    for key in p.models:
-        _check_key(key, "models")
     for i, model in enumerate(p.ladder):
         if model not in p.models and model not in p.genft.models:
             raise InputError(f"ladder[{i}]: unknown model key {model!r}; known (models): {', '.join(p.models)}")
@@ -500,29 +595,15 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
             raise InputError(f"losses: unknown loss {name!r}; known: {', '.join(known_losses)}")
     if not p.seeds or len(set(p.seeds)) != len(p.seeds):
         raise InputError(f"seeds: need at least one seed and no repeats, got {p.seeds}")
-    if not 0.0 < p.train.weak_fraction < 1.0:
-        raise InputError(f"train.weak_fraction: must be in (0, 1), got {p.train.weak_fraction}")
     check_data(p)
-    if not 0.0 < p.analyze.ci_level < 1.0:
-        raise InputError(f"analyze.ci_level: must be in (0, 1), got {p.analyze.ci_level}")
-    if p.analyze.n_resamples < 100:
-        raise InputError(f"analyze.n_resamples: must be >= 100, got {p.analyze.n_resamples}")
-    for c in p.sensitivity.c_grid:
-        if not (math.isfinite(c) and c > 0):
-            raise InputError(f"sensitivity.c_grid: every C must be a positive number, got {c!r}")
     check_train(p.train)
     check_bootstrap_genft(p)
     check_saliency(p)
-    for key, value in [("train.epochs", p.train.epochs), ("train.batch_size", p.train.batch_size),
-                       ("train.eval_every", p.train.eval_every), ("embed.batch_size", p.embed.batch_size),
-                       ("embed.max_length", p.embed.max_length)]:
-        if value <= 0:
-            raise InputError(f"{key}: must be positive, got {value}")
 
 
 def check_data(p: Params) -> None:
-    """`data.task_options` and `data.file_tasks` name real tasks, sides and choices; `prepare` sizes are
-    positive and even. (Whether a task has the rows is checked where its data is read.)"""
+    """`data.task_options` and `data.file_tasks` name real tasks, sides and choices; `prepare.per_task`
+    names tasks that run. (Whether a task has the rows is checked where its data is read.)"""
     from w2s.tasks import TASKS, TRUNCATION_SIDES
 
     for task, options in p.data.task_options.items():
@@ -541,31 +622,18 @@ def check_data(p: Params) -> None:
         if ft.group_column is not None and ft.group_column in (ft.text_column, ft.label_column):
             raise InputError(f"data.file_tasks.{name}.group_column: {ft.group_column!r} is the text or label "
                              "column; name a column that groups rows (e.g. a document id) or leave it null")
-    sizes = [("prepare.n_train", p.prepare.n_train), ("prepare.n_test", p.prepare.n_test)]
-    for task, own in p.prepare.per_task.items():
+    for task in p.prepare.per_task:
         if task not in p.tasks:
             raise InputError(f"prepare.per_task: {task!r} is not in tasks ({', '.join(p.tasks)})")
-        sizes += [(f"prepare.per_task.{task}.{key}", v) for key, v in vars(own).items() if v is not None]
-    for key, value in sizes:
-        if value <= 0 or value % 2:
-            raise InputError(f"{key}: must be a positive even number (balanced classes), got {value}")
 
 
 def check_saliency(p: Params) -> None:
-    """Section `saliency`: named models exist (a typo stops here); sizes positive. Whether the models are
-    in the ladder is the stage's business: a study with another ladder skips saliency, it does not fail."""
+    """Section `saliency`: named models exist (a typo stops here). Whether the models are in the ladder is
+    the stage's business: a study with another ladder skips saliency, it does not fail."""
     s = p.saliency
     for key, value in (("saliency.model", s.model), ("saliency.weak", s.weak)):
         if value is not None and value not in p.models:
             raise InputError(f"{key}: unknown model key {value!r}; known (models): {', '.join(p.models)}")
-    for name, size in (("n_train", s.n_train), ("n_test", s.n_test), ("epochs", s.epochs),
-                       ("batch_size", s.batch_size), ("max_length", s.max_length)):
-        if size <= 0:
-            raise InputError(f"saliency.{name}: must be positive, got {size}")
-    if s.lr <= 0 or s.probe_c <= 0:
-        raise InputError(f"saliency.lr and saliency.probe_c: must be positive, got {s.lr} and {s.probe_c}")
-    if not 0.0 <= s.warmup_frac < 1.0:
-        raise InputError(f"saliency.warmup_frac: must be in [0, 1), got {s.warmup_frac}")
     if s.seeds is not None and (not s.seeds or len(set(s.seeds)) != len(s.seeds)):
         raise InputError(f"saliency.seeds: a non-empty list without repeats, or null (every seed), got {s.seeds}")
 
@@ -584,42 +652,17 @@ def check_bootstrap_genft(p: Params) -> None:
             raise InputError(f"bootstrap.chains[{i}]: {chain!r} does not go up the ladder {p.ladder}")
     if p.bootstrap.chains and p.bootstrap.method not in p.methods:
         raise InputError(f"bootstrap.method: {p.bootstrap.method!r} is not one of methods {p.methods}")
-    if p.bootstrap.folds < 2:
-        raise InputError(f"bootstrap.folds: must be an integer >= 2 (cross-fitting folds), got {p.bootstrap.folds}")
-    g = p.genft
-    for key, base in g.models.items():
-        _check_key(key, "genft.models")
+    for key, base in p.genft.models.items():
         if key in p.models:
             raise InputError(f"genft.models: {key!r} is already a key of models; name the adapted model apart")
         if base not in p.models:
             raise InputError(f"genft.models.{key}: base {base!r} is not a key of models ({', '.join(p.models)})")
-    for key, value in [("genft.epochs", g.epochs), ("genft.batch_size", g.batch_size),
-                       ("genft.max_length", g.max_length)]:
-        if value <= 0:
-            raise InputError(f"{key}: must be positive, got {value}")
-    if g.max_steps < 0 or g.lr <= 0 or g.weight_decay < 0:
-        raise InputError(f"genft: max_steps must be >= 0, lr > 0 and weight_decay >= 0; got {g.max_steps}, "
-                         f"{g.lr}, {g.weight_decay}")
 
 
 def check_train(t: TrainParams) -> None:
-    """Range checks of the trainer's knobs (also called by `w2s.train.fit`); errors name the key."""
-    for key, value in [("train.grad_accum", t.grad_accum), ("train.max_length", t.max_length),
-                       ("train.lora_r", t.lora_r)]:
-        if value <= 0:
-            raise InputError(f"{key}: must be positive, got {value}")
-    if not 0.0 <= t.warmup_frac < 1.0:
-        raise InputError(f"train.warmup_frac: must be in [0, 1), got {t.warmup_frac}")
-    if not 0.0 <= t.weak_holdout < 1.0:
-        raise InputError(f"train.weak_holdout: must be in [0, 1), got {t.weak_holdout}")
-    if not 0.0 <= t.lora_dropout < 1.0:
-        raise InputError(f"train.lora_dropout: must be in [0, 1), got {t.lora_dropout}")
-    if t.lora_alpha <= 0:
-        raise InputError(f"train.lora_alpha: must be positive, got {t.lora_alpha}")
-    if t.lr <= 0:
-        raise InputError(f"train.lr: must be positive, got {t.lr}")
-    if t.probe_c != "cv" and not (isinstance(t.probe_c, int | float) and not isinstance(t.probe_c, bool)
-                                  and math.isfinite(t.probe_c) and t.probe_c > 0):
+    """What the types of `TrainParams` cannot say (also called by `w2s.train.fit`): `probe_c` is a positive
+    number or `cv`, and a `cv` grid fits its folds. Errors name the key."""
+    if t.probe_c != "cv" and not (isinstance(t.probe_c, float) and t.probe_c > 0):
         hint = ""
         if isinstance(t.probe_c, str):
             try:
@@ -632,29 +675,21 @@ def check_train(t: TrainParams) -> None:
         from w2s.probe import check_grid
 
         check_grid(t.probe_c_grid, t.probe_cv_folds)
-    if not (math.isfinite(t.probe_tol) and t.probe_tol > 0) or t.probe_max_iter < 1:
-        raise InputError(f"train.probe_tol and train.probe_max_iter: must be positive, got {t.probe_tol} and "
-                         f"{t.probe_max_iter}")
-    if t.device != "auto":
-        try:
-            import torch
 
-            torch.device(t.device)
-        except (RuntimeError, ValueError):
-            raise InputError(f"train.device: not a torch device: {t.device!r} (auto, cpu, cuda, cuda:1)") from None
+
+# ---------------------------------------------------------------------------------------- loading
 
 
 def parse_params(raw: Any, where: str = "params.yaml") -> Params:
-    """Build and validate `Params` from an already-parsed YAML mapping."""
+    """Build and validate `Params` from an already-parsed YAML mapping; errors start with `where: `."""
     from w2s.losses import LOSSES
     from w2s.tasks import TASK_NAMES
 
     try:
-        params = _build(Params, raw, "")
-    except InputError as err:
-        raise InputError(f"{where}: {err}") from None
-    try:
+        params = Params.model_validate(raw)
         validate(params, tuple(TASK_NAMES), tuple(LOSSES))
+    except ValidationError as err:
+        raise InputError(f"{where}: {describe(err, raw, Params)}") from None
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
     return params
@@ -670,3 +705,29 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as err:
         raise InputError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     return parse_params(raw, str(path))
+
+
+def json_schema() -> str:
+    """The JSON Schema of params.yaml (draft 2020-12, pydantic's), as committed in params.schema.json."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Params.model_json_schema()}
+    schema["title"] = "w2s-lab params.yaml"
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m w2s.config --schema` prints the JSON Schema; `--write-schema [PATH]` writes it
+    (default params.schema.json, the file params.yaml's first line names for editors)."""
+    p = argparse.ArgumentParser(prog="python -m w2s.config", description=main.__doc__)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--schema", action="store_true", help="print the JSON Schema of params.yaml")
+    group.add_argument("--write-schema", nargs="?", const=SCHEMA_FILE, metavar="PATH",
+                       help=f"write the JSON Schema to PATH (default {SCHEMA_FILE})")
+    args = p.parse_args(argv)
+    if args.schema:
+        sys.stdout.write(json_schema())
+    else:
+        Path(args.write_schema).write_text(json_schema())
+
+
+if __name__ == "__main__":
+    main()

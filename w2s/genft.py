@@ -31,10 +31,11 @@ import torch
 from torch import Tensor
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
+from w2s import runtime
 from w2s.config import GenftParams
 from w2s.errors import InputError
 from w2s.io import atomic_dir, write_json
-from w2s.models import _load, is_decoder, load_tokenizer
+from w2s.models import _load, is_decoder, load_tokenizer, resolve_revision
 from w2s.splits import split_train
 
 IGNORE = -100  # labels at this value are skipped by the LM loss (transformers' convention)
@@ -54,14 +55,18 @@ def genft_texts(pool: pl.DataFrame, g: GenftParams, weak_fraction: float) -> lis
     return rows.sort("id")["text"].to_list()
 
 
-def load_causal_lm(hub_id: str, device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A decoder with its language-modelling head, in train mode, and its tokenizer (pad = eos if none)."""
-    config = _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id))
+def load_causal_lm(hub_id: str, device: str | torch.device = "cpu",
+                   revision: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A decoder at hub `revision` with its language-modelling head, in train mode, and its tokenizer
+    (pad = eos if none)."""
+    revision = resolve_revision(hub_id, revision) or revision
+    config = _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id, revision=revision))
     if not is_decoder(config):
         raise InputError(f"genft: {hub_id!r} is not a decoder (model_type {config.model_type!r}); generative "
                          f"finetuning needs a causal language model")
-    tokenizer = load_tokenizer(hub_id)
-    model = _load(hub_id, "weights", lambda: AutoModelForCausalLM.from_pretrained(hub_id, dtype=torch.float32))
+    tokenizer = load_tokenizer(hub_id, revision)
+    model = _load(hub_id, "weights", lambda: AutoModelForCausalLM.from_pretrained(hub_id, dtype=torch.float32,
+                                                                                  revision=revision))
     if hasattr(model.config, "use_cache"):
         model.config.use_cache = False
     model.to(torch.device(device))  # type: ignore[arg-type]  # in place; transformers' stub of .to is too narrow
@@ -70,7 +75,7 @@ def load_causal_lm(hub_id: str, device: str = "cpu") -> tuple[PreTrainedModel, P
 
 
 def _batch(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int,
-           device: str) -> dict[str, Tensor]:
+           device: str | torch.device) -> dict[str, Tensor]:
     enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, IGNORE)  # (B, T)
     return {"input_ids": enc["input_ids"].to(device), "attention_mask": enc["attention_mask"].to(device),
@@ -78,7 +83,7 @@ def _batch(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length:
 
 
 def lm_loss(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int,
-            batch_size: int = 16, device: str = "cpu") -> float:
+            batch_size: int = 16, device: str | torch.device = "cpu") -> float:
     """Mean next-token cross-entropy (nats per predicted token) of `model` on `texts`, no gradient."""
     was_training = model.training
     model.eval()
@@ -116,31 +121,32 @@ class GenftResult:
                                                       "max_length", "seed", "texts")}}
 
 
-def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progress: bool = True) -> GenftResult:
-    """Train `hub_id`'s language-modelling loss on `texts` with transformers' `Trainer` (AdamW, constant lr,
-    no gradient clipping, shuffled batches of `g.batch_size` texts padded by `_batch`, so padding is never
-    a target).
+def generative_finetune(texts: Sequence[str], hub_id: str, g: GenftParams, progress: bool = True,
+                        revision: str | None = None) -> GenftResult:
+    """Train `hub_id`'s (at hub `revision`) language-modelling loss on `texts` with transformers' `Trainer`
+    (AdamW, constant lr, no gradient clipping, shuffled batches of `g.batch_size` texts padded by `_batch`, so
+    padding is never a target), on the device of `$W2S_DEVICE` (`w2s.runtime`).
 
     Deterministic for `g.seed` on a given machine and thread count (the Trainer seeds the batch order and
     dropout from it). Stops after `g.epochs` passes or `g.max_steps` optimizer steps (0: no cap), whichever
-    comes first. Weight decay, when set, skips biases and norm weights (the Trainer's rule). The Trainer
-    places the model itself: CPU for `genft.device: cpu`, else the first CUDA device."""
+    comes first. Weight decay, when set, skips biases and norm weights (the Trainer's rule)."""
     from transformers import Trainer, TrainingArguments
 
     if not texts:
         raise InputError("genft: no texts to train on")
     start_time = time.perf_counter()
-    model, tokenizer = load_causal_lm(hub_id, g.device)
+    device = runtime.device()
+    model, tokenizer = load_causal_lm(hub_id, device, revision)
     result = GenftResult(model, tokenizer)
     probe_texts = list(texts[:EVAL_TEXTS])
-    result.loss_before = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, g.device)
+    result.loss_before = lm_loss(model, tokenizer, probe_texts, g.max_length, g.batch_size, device)
     with tempfile.TemporaryDirectory(prefix="w2s-genft-") as scratch:  # Trainer wants a folder; nothing is saved
         args = TrainingArguments(
             output_dir=scratch, num_train_epochs=g.epochs, max_steps=g.max_steps or -1,
             per_device_train_batch_size=g.batch_size, learning_rate=g.lr, weight_decay=g.weight_decay,
             lr_scheduler_type="constant", optim="adamw_torch", max_grad_norm=0.0, seed=g.seed, data_seed=g.seed,
             logging_strategy="steps", logging_steps=1, save_strategy="no", report_to="none",
-            disable_tqdm=not progress, use_cpu=g.device == "cpu", remove_unused_columns=False,
+            disable_tqdm=not progress, use_cpu=str(device) == "cpu", remove_unused_columns=False,
             dataloader_num_workers=0)
         trainer = Trainer(model=model, args=args, train_dataset=list(texts),  # type: ignore[arg-type]
                           data_collator=lambda batch: _batch(tokenizer, batch, g.max_length, "cpu"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 import torch
@@ -71,8 +72,7 @@ def _load(hub_id: str, what: str, fn: Callable[[], _T]) -> _T:
         return fn()
     except (OSError, ValueError) as exc:  # OSError: no such repo or file; ValueError: unknown model type
         kind = type(exc).__name__
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-        if offline and isinstance(exc, OSError):
+        if _offline() and isinstance(exc, OSError):
             raise InputError(
                 f"model {hub_id!r} cannot be loaded ({what}): not in the local Hugging Face cache and the hub "
                 f"is offline (HF_HUB_OFFLINE=1); build it with "
@@ -82,13 +82,49 @@ def _load(hub_id: str, what: str, fn: Callable[[], _T]) -> _T:
         raise InputError(f"model {hub_id!r} cannot be loaded ({what}): {kind}: {lines[0] if lines else ''}") from exc
 
 
-def load_tokenizer(hub_id: str) -> PreTrainedTokenizerBase:
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_revision(hub_id: str, revision: str | None = None) -> str | None:
+    """The commit of `hub_id` that `revision` (None: the default branch) names: the snapshot folder of
+    the local Hugging Face cache that `from_pretrained` reads, else (online) the hub's answer. A stage
+    loads this commit and records it, so an upstream change of a branch shows as a diff. None for a
+    local folder, or an unpinned id that is not cached (its load then fails with its own message).
+    A pinned revision that cannot be found stops with one line naming the id and the revision."""
+    if Path(hub_id).is_dir():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(hub_id, "config.json", revision=revision)
+    except ValueError:  # not a hub id (e.g. a missing folder): its load fails with its own message
+        cached = None
+    if isinstance(cached, str):
+        return Path(cached).parent.name
+    if revision is None:
+        return None
+    if _offline():
+        raise InputError(f"model {hub_id!r} revision {revision!r}: not in the local Hugging Face cache and the "
+                         "hub is offline (HF_HUB_OFFLINE=1); pin a cached revision or build the cache")
+    from huggingface_hub import HfApi
+
+    try:
+        sha = HfApi().model_info(hub_id, revision=revision).sha
+    except Exception as exc:  # any hub failure (unknown revision, network): one line
+        lines = str(exc).strip().splitlines()
+        raise InputError(f"model {hub_id!r} revision {revision!r}: {lines[0] if lines else type(exc).__name__}") \
+            from None
+    return sha or revision
+
+
+def load_tokenizer(hub_id: str, revision: str | None = None) -> PreTrainedTokenizerBase:
     """The (fast where available) tokenizer of `hub_id`, right-padding, with a pad token.
 
     Tokenizers without a pad token (GPT-2, Llama) get eos as pad. That is safe here because pooling
     reads the attention mask and never searches the ids for the pad id.
     """
-    tokenizer = _load(hub_id, "tokenizer", lambda: AutoTokenizer.from_pretrained(hub_id))
+    tokenizer = _load(hub_id, "tokenizer", lambda: AutoTokenizer.from_pretrained(hub_id, revision=revision))
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
@@ -116,19 +152,21 @@ def load_backbone(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    revision: str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The base model (no LM head) of `hub_id` in eval mode on `device`, and its tokenizer.
+    """The base model (no LM head) of `hub_id` at hub `revision` in eval mode on `device`, and its tokenizer.
 
     Attention is SDPA where the architecture supports it, eager elsewhere (transformers' default). Decoders get
     `use_cache=False`: features need one forward pass, not a key/value cache.
     Raises InputError when the id cannot be loaded (typo, or offline and not in the local cache).
     """
-    config = _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id))
-    tokenizer = load_tokenizer(hub_id)
+    revision = resolve_revision(hub_id, revision) or revision
+    config = _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id, revision=revision))
+    tokenizer = load_tokenizer(hub_id, revision)
 
     # No explicit attn_implementation: transformers already picks SDPA where the architecture supports
     # it (bert, gpt2, llama) and eager elsewhere (mpnet), whereas asking for "sdpa" raises on mpnet.
-    model = _load(hub_id, "weights", lambda: AutoModel.from_pretrained(hub_id, dtype=dtype))
+    model = _load(hub_id, "weights", lambda: AutoModel.from_pretrained(hub_id, dtype=dtype, revision=revision))
     if is_decoder(config) and hasattr(model.config, "use_cache"):
         model.config.use_cache = False
     fuse_gelu(model)
@@ -264,12 +302,15 @@ def load_classifier(
     lora_alpha: int = 16,
     lora_dropout: float = 0.05,
     gradient_checkpointing: bool = False,
+    revision: str | None = None,
 ) -> tuple[SequenceClassifier, PreTrainedTokenizerBase]:
-    """A trainable classifier on the pretrained `hub_id` (float32 weights, on the CPU; `fit` moves it)
-    and its tokenizer. SDPA attention where the architecture has it (transformers' default)."""
-    _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id))
-    tokenizer = load_tokenizer(hub_id)
-    backbone = _load(hub_id, "weights", lambda: AutoModel.from_pretrained(hub_id, dtype=torch.float32))
+    """A trainable classifier on the pretrained `hub_id` at hub `revision` (float32 weights, on the CPU;
+    `fit` moves it) and its tokenizer. SDPA attention where the architecture has it (transformers' default)."""
+    revision = resolve_revision(hub_id, revision) or revision
+    _load(hub_id, "config", lambda: AutoConfig.from_pretrained(hub_id, revision=revision))
+    tokenizer = load_tokenizer(hub_id, revision)
+    backbone = _load(hub_id, "weights", lambda: AutoModel.from_pretrained(hub_id, dtype=torch.float32,
+                                                                          revision=revision))
     model = classifier_from_backbone(backbone, mode=mode, generator=generator, pooling=pooling, lora_r=lora_r,
                                      lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                                      gradient_checkpointing=gradient_checkpointing)

@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from w2s import runtime
 from w2s.config import Pair, Params, TrainParams
 from w2s.errors import InputError
 from w2s.losses import make_loss
@@ -44,6 +45,8 @@ class TextSource:
     hub_id: str
     truncation: str = "right"
     """The side cut from a text over `train.max_length` tokens (the task's, `data.task_options`)."""
+    revision: str | None = None
+    """Hub revision of `hub_id` (`models.<key>.revision`; None: the default branch)."""
 
 
 def training_source(params: Params, model: str, pool: pl.DataFrame | None,
@@ -59,14 +62,16 @@ def training_source(params: Params, model: str, pool: pl.DataFrame | None,
     if pool is None or "text" not in pool.columns:
         raise InputError(f"train.mode {params.train.mode}: {model!r} needs the pool's texts (--pool)")
     side = params.data.truncation_side(task) if task else "right"
-    return TextSource(pool.select("id", "text"), params.hub_id(model), side)
+    spec = params.model_spec(model)
+    return TextSource(pool.select("id", "text"), spec.id, side, spec.revision)
 
 
 def prepare_task(params: Params, task: str) -> pl.DataFrame:
     """The task's pool: columns id, text, label, part ("train" | "test")."""
-    file_tasks = {name: FileTask(**vars(ft)) for name, ft in params.data.file_tasks.items()}
+    file_tasks = {name: FileTask(**ft.model_dump()) for name, ft in params.data.file_tasks.items()}
     splits = load_task(task, source=params.data.source, local_dir=params.data.local_dir,
-                       seed=params.prepare.seed, file_tasks=file_tasks, negatives=params.data.negatives(task))
+                       seed=params.prepare.seed, file_tasks=file_tasks, negatives=params.data.negatives(task),
+                       revision=params.data.revision(task))
     n_train, n_test = params.prepare.sizes(task)
     return build_pool(splits, n_train=n_train, n_test=n_test, seed=params.prepare.seed, task=task)
 
@@ -78,24 +83,28 @@ class Embedding:
     n_truncated: int
     pooling: str
     truncation: str = "right"  # the side texts over embed.max_length were cut on
+    revision: str | None = None  # the hub commit loaded (None: a local folder)
 
 
 def embed_pool(pool: pl.DataFrame, hub_id: str, params: Params, task: str | None = None,
-               progress: bool = True) -> Embedding:
+               progress: bool = True, revision: str | None = None) -> Embedding:
     """Frozen features of every pool row, so no seed or method ever recomputes them. Texts longer than
     `embed.max_length` tokens are cut on the task's truncation side (`data.task_options`: `left` keeps
-    the end, where the question or the second response sits; no task: `right`)."""
+    the end, where the question or the second response sits; no task: `right`). The model is `hub_id`
+    at hub `revision`, resolved to the commit that is loaded and returned with the features."""
     from w2s.features import embed_texts
-    from w2s.models import load_backbone, resolve_pooling
+    from w2s.models import load_backbone, resolve_pooling, resolve_revision
 
     e = params.embed
-    model, tokenizer = load_backbone(hub_id, device=e.device)
+    device = runtime.device()
+    commit = resolve_revision(hub_id, revision)
+    model, tokenizer = load_backbone(hub_id, device=device, revision=commit or revision)
     pooling = resolve_pooling(model.config, e.pooling)
     side = params.data.truncation_side(task) if task else "right"
     result = embed_texts(pool["text"].to_list(), model, tokenizer, pooling=pooling, batch_size=e.batch_size,
-                         max_length=e.max_length, device=e.device, progress=progress, desc=f"embed {hub_id}",
+                         max_length=e.max_length, device=device, progress=progress, desc=f"embed {hub_id}",
                          truncation=side)
-    return Embedding(pool["id"].to_numpy(), result.features, result.n_truncated, pooling, side)
+    return Embedding(pool["id"].to_numpy(), result.features, result.n_truncated, pooling, side, commit)
 
 
 @dataclass(frozen=True)
@@ -247,7 +256,8 @@ def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: d
     source = features
     model, tokenizer = load_classifier(
         source.hub_id, mode=train.mode, generator=generator, lora_r=train.lora_r, lora_alpha=train.lora_alpha,
-        lora_dropout=train.lora_dropout, gradient_checkpointing=train.gradient_checkpointing)
+        lora_dropout=train.lora_dropout, gradient_checkpointing=train.gradient_checkpointing,
+        revision=source.revision)
 
     def inputs(ids: np.ndarray) -> Data:
         rows = tokenize_rows(_texts(source.pool, ids), tokenizer, train.max_length, source.truncation)

@@ -408,7 +408,7 @@ def render_all(reports: Path, out_dir: Path, tasks: Sequence[str], renderer: str
     """Render every report into `out_dir` (which the caller makes fresh); returns stem -> format -> file."""
     quarto = shutil.which("quarto")
     if renderer == "quarto" and quarto is None:
-        raise InputError("report.renderer is 'quarto' but `quarto` is not on PATH (use 'auto' or 'offline')")
+        raise InputError("W2S_RENDERER='quarto' but `quarto` is not on PATH (use auto or offline)")
     use_quarto = renderer == "quarto" or (renderer == "auto" and quarto is not None)
     out_dir.mkdir(parents=True, exist_ok=True)
     done: dict[str, dict[str, Path]] = {}

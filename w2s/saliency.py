@@ -52,6 +52,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from w2s import runtime
 from w2s.config import Params, SaliencyParams, TrainParams
 from w2s.errors import InputError
 
@@ -164,7 +165,7 @@ def run_conditions(data: SaliencyData, make_model: ModelFactory, params: TrainPa
     """Per test row, whether each of the five CONDITIONS (module docstring) predicts its label: a (M,) bool
     array per condition, in CONDITIONS order. Every model reads the texts at `params.max_length` tokens."""
     from w2s.textdata import tokenize_rows
-    from w2s.train import activations, predict, resolve_device
+    from w2s.train import activations, predict
 
     batch = params.batch_size * 4
 
@@ -175,7 +176,7 @@ def run_conditions(data: SaliencyData, make_model: ModelFactory, params: TrainPa
         return train_x, test_x
 
     frozen, tokenizer = make_model(torch.Generator().manual_seed(seed))  # pretrained backbone, never trained
-    frozen.to(resolve_device(params.device))
+    frozen.to(runtime.device())
     train_x, test_x = acts(frozen, tokenizer)
     del frozen
     out = {"probe_weak": probe_correct(train_x, data.train_weak, test_x, data.test_labels, c, seed),
@@ -242,7 +243,7 @@ def saliency_metrics(table: pl.DataFrame) -> dict[str, float]:
 def finetune_params(s: SaliencyParams) -> TrainParams:
     """The trainer settings of the saliency finetuning runs, from the `saliency` section."""
     return TrainParams(mode="finetune", epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, weight_decay=0.01,
-                       schedule="cosine", warmup_frac=s.warmup_frac, max_length=s.max_length, device=s.device)
+                       schedule="cosine", warmup_frac=s.warmup_frac, max_length=s.max_length)
 
 
 def saliency_task(pool: pl.DataFrame, gt_runs_dir: str | Path, params: Params,
@@ -261,10 +262,10 @@ def saliency_task(pool: pl.DataFrame, gt_runs_dir: str | Path, params: Params,
     strong, weak, seeds, skip = s.resolve(params.ladder, params.seeds)
     if skip:
         return pl.DataFrame(schema=ROWS_SCHEMA), skip
-    hub_id = params.hub_id(strong)
+    spec = params.model_spec(strong)
 
     def make_model(generator: torch.Generator) -> tuple[torch.nn.Module, Any]:
-        return load_classifier(hub_id, mode="finetune", generator=generator)
+        return load_classifier(spec.id, mode="finetune", generator=generator, revision=spec.revision)
 
     tables = []
     for seed in seeds:

@@ -20,7 +20,6 @@ pgr_accuracy, pgr_accuracy_low, pgr_accuracy_high, pgr_accuracy_status, pgr_accu
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -36,7 +35,7 @@ Features = tuple[np.ndarray, np.ndarray]
 
 def at_c(params: Params, c: float) -> Params:
     """`params` with every probe head at the fixed C (no cross-validation)."""
-    return dataclasses.replace(params, train=dataclasses.replace(params.train, probe_c=c))
+    return params.model_copy(update={"train": params.train.model_copy(update={"probe_c": float(c)})})
 
 
 def skip_reason(params: Params) -> str | None:

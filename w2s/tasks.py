@@ -292,17 +292,20 @@ def _read_local(task: str, local_dir: str | None) -> dict[str, tuple[pl.DataFram
     return {ours: (read_table(path), str(path)) for ours, path in found.items()}
 
 
-def _read_hub(task: str) -> dict[str, tuple[pl.DataFrame, str]]:
-    """Raw frames from the hub, keyed by our split name; a load failure is one-line InputError."""
+def _read_hub(task: str, revision: str | None = None) -> dict[str, tuple[pl.DataFrame, str]]:
+    """Raw frames from the hub at `revision` (None: the default branch), keyed by our split name; a load
+    failure is one-line InputError naming the dataset id and revision."""
     import datasets  # heavy: only when the hub is used
 
     spec = TASKS[task]
+    at = f" revision {revision!r}" if revision else ""
     try:
-        loaded = datasets.load_dataset(spec.hub_id, **spec.hub_kwargs)
+        pinned = {"revision": revision} if revision else {}
+        loaded = datasets.load_dataset(spec.hub_id, **spec.hub_kwargs, **pinned)
     except Exception as e:  # any failure of the hub or the cache: re-raised as one line
         offline = os.environ.get("HF_DATASETS_OFFLINE", "") not in ("", "0")
         hint = "; HF_DATASETS_OFFLINE is set: use data.source: local" if offline else ""
-        raise InputError(f"task {task}: cannot load hub dataset {spec.hub_id} ({_first_line(e)}){hint}") \
+        raise InputError(f"task {task}: cannot load hub dataset {spec.hub_id}{at} ({_first_line(e)}){hint}") \
             from e
     return {ours: (loaded[hub].to_polars(), f"hub {spec.hub_id} [{hub}]")
             for hub, ours in spec.splits.items() if hub in loaded}
@@ -413,7 +416,7 @@ def load_file_task(name: str, task: FileTask) -> pl.DataFrame:
 
 def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
               file_tasks: Mapping[str, FileTask] | None = None, negatives: str | None = None,
-              ) -> dict[str, pl.DataFrame]:
+              revision: str | None = None) -> dict[str, pl.DataFrame]:
     """Load and format one task.
 
     Returns {"train": df, "test": df}, or only the splits that exist (a local mirror with only a
@@ -422,8 +425,9 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     "hub" or "local"; `local_dir` is required for "local". A name in `file_tasks` is loaded from its
     file (whatever the source) and returned as {"train": df}: the caller carves the test split.
     `negatives` is the task's wrong-answer rule (`data.task_options.<task>.negatives`; None: the
-    default), applied alike to every split. The formatters' generators depend on (seed, task, split)
-    only, so the same data gives the same rows from either source.
+    default), applied alike to every split. `revision` pins the hub dataset's revision (source "hub"
+    only). The formatters' generators depend on (seed, task, split) only, so the same data gives the
+    same rows from either source.
     """
     file_tasks = file_tasks or {}
     if name in file_tasks:
@@ -434,7 +438,7 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     if source == "local":
         raw = _read_local(name, local_dir)
     elif source == "hub":
-        raw = _read_hub(name)
+        raw = _read_hub(name, revision)
     else:
         raise InputError(f"task {name}: data.source must be 'hub' or 'local', got {source!r}")
     if not raw:

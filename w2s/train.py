@@ -49,6 +49,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from w2s import runtime
 from w2s.config import TrainParams, check_train
 from w2s.errors import InputError
 from w2s.textdata import TextRows, bucketed_batches, sorted_batches, tokenize_rows
@@ -126,17 +127,6 @@ def is_main_process() -> bool:
     """True on rank 0 (and in a plain one-process run): the only process that writes outputs."""
     return int(os.environ.get("RANK", "0")) == 0
 
-
-def resolve_device(device: str) -> torch.device:
-    """`auto` -> this process's CUDA device if there is one (LOCAL_RANK under a launcher), else CPU."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"train.device: not a torch device: {device!r} (auto, cpu, cuda, cuda:1)") from None
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -417,6 +407,8 @@ def fit(
     *,
     progress: bool = False,
     weak_eval_set: tuple[Data, Tensor] | None = None,
+    device: torch.device | None = None,
+    compile_backbone: bool | None = None,
 ) -> FitResult:
     """Train `model` on rows `data` (features (N, D) or TextRows of N texts) against soft targets (N,) in [0, 1].
 
@@ -429,11 +421,12 @@ def fit(
     is the fraction of optimizer steps done (logconf's warm-up reads it). The learning rate follows
     `lr_factor` (warm-up, then constant or cosine). `eval_set` = (test data, labels) adds a
     test-accuracy point every `params.eval_every` steps and at the end. The model is moved to
-    `params.device` (and stays there). `weak_eval_set` = (held-out data, their weak soft labels) also
-    records, at the same points, the fraction of those rows where (p > 0.5) equals (weak > 0.5): an
-    early-stopping signal that uses no ground truth (`w2s.overfitting`). At the end, `train_loss` is the
-    loss over all training rows at progress 1 (one more forward pass over them, no gradient): the
-    number to judge the fit by, unlike `final_loss`, the last step's batch.
+    `device` (default: `$W2S_DEVICE`, `w2s.runtime`) and stays there; `compile_backbone` (default:
+    `$W2S_COMPILE`) wraps a text model's backbone in `torch.compile`. `weak_eval_set` = (held-out data,
+    their weak soft labels) also records, at the same points, the fraction of those rows where (p > 0.5)
+    equals (weak > 0.5): an early-stopping signal that uses no ground truth (`w2s.overfitting`). At the
+    end, `train_loss` is the loss over all training rows at progress 1 (one more forward pass over them,
+    no gradient): the number to judge the fit by, unlike `final_loss`, the last step's batch.
     """
     n = len(data)
     if n == 0:
@@ -444,7 +437,9 @@ def fit(
     if bool(bad.any()):
         raise InputError(f"fit: {int(bad.sum())} targets are not in [0, 1] (first: {float(targets[bad][0])})")
     check_train(params)
-    device = resolve_device(params.device)
+    device = runtime.device() if device is None else device
+    if compile_backbone is None:
+        compile_backbone = runtime.compile_backbone()
     text = isinstance(data, TextRows)
     dtype = autocast_dtype(params.precision, device) if text else None  # a probe's matmul stays fp32
     if device.type == "cuda":
@@ -456,7 +451,7 @@ def fit(
         # op without a deterministic CUDA kernel should warn rather than stop a long run
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
-    if params.compile and hasattr(model, "backbone"):
+    if compile_backbone and hasattr(model, "backbone"):
         model.backbone = torch.compile(model.backbone, dynamic=True)  # type: ignore[assignment, arg-type]
     eval_batch = params.batch_size * 4 if text else 1024
     step_rows = params.batch_size * params.grad_accum

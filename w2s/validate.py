@@ -5,7 +5,8 @@ Three places, three moments:
 - `check_params` runs inside `w2s.config.validate`, i.e. in the root `validate` stage of dvc.yaml before
   any other stage (and again in every stage). Names from params reach `dvc.yaml` commands (run by a shell)
   and output paths (deleted by DVC before a stage runs), so every name must be `[a-z0-9_]+` in full before
-  DVC runs a single command; lists must be non-empty; devices and loss parameters must be usable.
+  DVC runs a single command; lists must be non-empty; loss parameters must be usable. (Where a stage
+  runs is not a param: `w2s.runtime` checks the environment variables.)
 - `check_args` runs at the top of a stage script: its `--task`, `--model`, `--seed`, ... must be what
   params define, so a stage run by hand (then `dvc commit`) cannot write a wrongly labelled result.
 - `check_features` reads a features file's metadata only: the file must be the one embedded for the model
@@ -31,10 +32,6 @@ NAME = re.compile(r"[a-z0-9_]+")
 """Every name that reaches a path or a command: task, model key, method, loss. Used with `fullmatch`
 (`re.match` with `$` would accept a trailing newline, which cuts a shell command short)."""
 
-DEVICE_TYPES = ("cpu", "cuda", "mps")
-REPORT_FORMATS = ("html", "pdf")
-
-
 def check_name(name: object, where: str, what: str = "name") -> None:
     """`name` is a string of `[a-z0-9_]+` in full: it names files, DVC stages and shell arguments."""
     if not isinstance(name, str) or NAME.fullmatch(name) is None:
@@ -42,47 +39,8 @@ def check_name(name: object, where: str, what: str = "name") -> None:
                          "(it names files, stages and command arguments)")
 
 
-def check_device(device: str, where: str, allow_auto: bool, here: bool = False) -> None:
-    """`device` parses as a torch device of a kind the pipeline uses; with `here`, this machine also has
-    it (`cuda` on a CPU-only torch stops in the `validate` stage, not in a stage after minutes of work).
-    Without `here` a GPU study's params still load on a CPU machine (e.g. to analyse its results)."""
-    if allow_auto and device == "auto":
-        return
-    import torch
-
-    allowed = ("auto, " if allow_auto else "") + "cpu, cuda, cuda:<index>, mps"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"{where}: {device!r} is not a torch device ({allowed})") from None
-    if dev.type not in DEVICE_TYPES:
-        raise InputError(f"{where}: {device!r} is not a device this pipeline uses ({allowed})")
-    if not here:
-        return
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise InputError(f"{where}: {device!r} but this torch sees no CUDA device (use cpu"
-                             + (" or auto)" if allow_auto else ")"))
-        if dev.index is not None and dev.index >= count:
-            raise InputError(f"{where}: {device!r} but this machine has {count} CUDA device(s)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"{where}: {device!r} but MPS is not available here")
-
-
-DEVICE_KEYS = {"embed.device": False, "train.device": True, "genft.device": False, "saliency.device": True}
-"""Every device param, and whether it may be `auto`."""
-
-
-def check_devices(p: Params, keys: Iterable[str] = DEVICE_KEYS, here: bool = False) -> None:
-    """The device params `keys` (all by default) are devices; with `here`, devices this machine has."""
-    for key in keys:
-        section, name = key.split(".")
-        check_device(getattr(getattr(p, section), name), key, DEVICE_KEYS[key], here)
-
-
 def check_params(p: Params, known_tasks: Sequence[str]) -> None:
-    """Names, non-empty lists, devices, loss parameters and report formats of a typed params file."""
+    """Names, non-empty lists and loss parameters of a typed params file."""
     from w2s.losses import make_loss
 
     for key in ("tasks", "ladder", "pairs", "methods"):
@@ -108,11 +66,6 @@ def check_params(p: Params, known_tasks: Sequence[str]) -> None:
             make_loss(name, values)
         except InputError as err:
             raise InputError(f"losses.{name}: {err}") from None
-    check_devices(p)
-    bad = [f for f in p.report.formats if f not in REPORT_FORMATS]
-    if bad or not p.report.formats:
-        raise InputError(f"report.formats: {p.report.formats} must be a non-empty list of "
-                         f"{', '.join(REPORT_FORMATS)}")
 
 
 def check_args(p: Params, *, task: str | None = None, models: Iterable[str] = (), seed: int | None = None,

@@ -45,8 +45,9 @@ def main(out: str) -> None:
     rows, y = toy_rows(300, 0)  # 300 rows, batch 16 x accum 2: 9 steps per epoch, the last of 44 rows (12 merged)
     test_rows, test_y = toy_rows(200, 1)
     params = TrainParams(mode="finetune", epochs=3, batch_size=16, grad_accum=2, lr=2e-3, schedule="cosine",
-                         warmup_frac=0.1, eval_every=5, device="cpu")
-    result = fit(model, rows, y, make_loss("xent", {}), params, generator, (test_rows, test_y))
+                         warmup_frac=0.1, eval_every=5)
+    result = fit(model, rows, y, make_loss("xent", {}), params, generator, (test_rows, test_y),
+                 device=torch.device("cpu"))
     p1 = predict(model, test_rows, batch_size=32)
     if is_main_process():
         with open(out, "w") as f:

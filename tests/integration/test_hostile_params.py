@@ -128,7 +128,7 @@ BAD_VALUES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "nan lr": (lambda p: p["train"].update(lr=float("nan")), "train.lr: must be a finite number"),
     "file task shadows a built-in": (lambda p: p["data"]["file_tasks"].update(sst2=FILE_TASK),
                                      "data.file_tasks: 'sst2' is a built-in task"),
-    "no such device": (lambda p: p["embed"].update(device="tpu:9"), "embed.device"),
+    "a machine setting in params": (lambda p: p["embed"].update(device="cuda"), "embed: unknown key 'device'"),
 }
 
 
