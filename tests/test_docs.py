@@ -119,6 +119,8 @@ def key_problem(key: str, tree: Mapping[str, Any] | None = None) -> str | None:
     """None when the dotted `key` is a params key (or lies under a user-named mapping), else the reason."""
     node: Any = params() if tree is None else tree
     parts = key.split(".")
+    if tree is None and len(parts) == 1 and (ROOT / "conf" / key).is_dir():
+        return None  # a Hydra config group (`-S study=gpt2`, docs/configure.md)
     for i, part in enumerate(parts):
         here = ".".join(parts[:i])
         if here in OPEN_KEYS:
