@@ -40,7 +40,9 @@ def experiments(lab: Path) -> dict[str, dict[str, Any]]:
                 out[rev["name"]] = {"state": executor.get("state"),
                                     "returncode": (executor.get("local") or {}).get("returncode"),
                                     "params": data["params"]["params.yaml"]["data"],
-                                    "metrics": {k: v["data"] for k, v in data.get("metrics", {}).items()}}
+                                    # a declared metrics file the baseline lacks comes as {"error": ...}
+                                    "metrics": {k: v["data"] for k, v in data.get("metrics", {}).items()
+                                                if "data" in v}}
     return out
 
 
