@@ -10,6 +10,7 @@ Importable from any test module: pytest puts tests/ on sys.path because tests/co
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -64,6 +65,24 @@ def run(repo: Path, *cmd: str | Path, check: bool = True, timeout: float | None 
 
 def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return run(repo, sys.executable, "-m", "dvc", *args, check=check)
+
+
+#: Stages DVC runs on every `dvc repro` (always_changed): `sources@<task>` rehashes each task's data
+#: (w2s/sources.py); its manifest, and so everything after it, changes only when the data does.
+ALWAYS_RUN = "sources@"
+
+
+def stages_run(repro_output: str) -> list[str]:
+    """The stages a `dvc repro` ran ("Running stage '...'" lines), less the always-run `sources@…`."""
+    ran = (line.split("'")[1] for line in repro_output.splitlines() if line.startswith("Running stage '"))
+    return sorted(name for name in ran if not name.startswith(ALWAYS_RUN))
+
+
+def stale(repo: Path, *targets: str) -> dict[str, Any]:
+    """`dvc status --with-deps --json` of `targets` less the always-run `sources@…` stages (reported as
+    "always changed"): {} when nothing needs rerunning."""
+    status = json.loads(dvc(repo, "status", "--with-deps", "--json", *targets).stdout or "{}")
+    return {name: why for name, why in status.items() if not name.split(":")[-1].startswith(ALWAYS_RUN)}
 
 
 def git(repo: Path, *args: str) -> subprocess.CompletedProcess:

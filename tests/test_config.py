@@ -78,7 +78,7 @@ def test_int_is_accepted_where_float_is_expected() -> None:
         ("seeds", [0, 0], "seeds: need at least one seed and no repeats"),
         ("train.weak_fraction", 1.0, "train.weak_fraction: must be in (0, 1)"),
         ("data.source", "ftp", "data.source: must be one of 'hub', 'local'"),
-        ("data.local_dir", None, "data.local_dir: required when data.source is 'local'"),
+        ("data", {"source": "local"}, "data.local_dir: required when data.source is 'local'"),
         ("models.MiniLM", "x/y", "models: key 'MiniLM' must match"),
         ("bogus_section", {}, "unknown key 'bogus_section'"),
         ("data.task_options", {"sciq": {"negatives": "random"}},

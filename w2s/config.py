@@ -109,10 +109,12 @@ class TaskOptions(Section):
 class DataParams(Section):
     """Where task data comes from."""
 
-    source: Literal["hub", "local"] = "hub"
-    """`hub`: the Hugging Face dataset hub; `local`: a mirror folder `<local_dir>/<task>/<split>.jsonl`."""
+    source: Literal["hub", "local", "auto"] = "hub"
+    """`hub`: the Hugging Face dataset hub; `local`: a mirror folder `<local_dir>/<task>/<split>.jsonl`;
+    `auto`: the mirror for tasks it has a folder for, else the hub (stage `sources` records which ran)."""
     local_dir: str | None = None
-    """The mirror folder for `source: local` (hub field names, one jsonl per split)."""
+    """The mirror folder for `source: local` / `auto` (hub field names, one jsonl per split); relative:
+    to the project's root, also in queued experiments (`w2s.tasks.data_path`)."""
     file_tasks: dict[str, FileTaskParams] = {}
     """Extra tasks from local files, by name; a name here can be listed in `tasks`."""
     task_options: dict[str, TaskOptions] = {}

@@ -271,30 +271,71 @@ def format_split(frame: pl.DataFrame, task: str, split: str, seed: int, where: s
     return out.with_columns(pl.col("label").cast(pl.Int8))
 
 
-def _read_local(task: str, local_dir: str | None) -> dict[str, tuple[pl.DataFrame, str]]:
-    """Raw frames of the mirror folder, keyed by our split name, with their file paths."""
+SOURCES: tuple[str, ...] = ("auto", "local", "hub")
+"""Values of `data.source`: `local` reads the mirror folder, `hub` the Hugging Face hub, `auto` the
+mirror where it has the task's folder, else the hub."""
+_SOURCE_HINT = ("set data.local_dir to your mirror folder, or data.source: hub (or auto: the mirror where it "
+                "has the task, else the hub)")
+
+
+def data_path(path: str | Path) -> Path:
+    """The file or folder that a data path in params (data.local_dir, a file task's path) names.
+
+    Absolute: itself. Relative: against the DVC project's root, `$DVC_ROOT`, which DVC sets for every
+    stage command and points at the user's workspace even when an experiment runs in a temporary copy
+    (`dvc exp run --queue` / `--temp` run in .dvc/tmp/exps/<tmp>/, where `../shared/datasets` would name
+    nothing); outside DVC, against the current folder. So a relative path names the same data in the
+    workspace and in every queued experiment.
+    """
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else Path(os.environ.get("DVC_ROOT") or ".") / p
+
+
+def pick_source(task: str, source: str, local_dir: str | None) -> str:
+    """The source a built-in task is read from, `local` or `hub`: `source` itself, or for `auto` the
+    mirror when `<local_dir>/<task folder>` exists, else the hub (the mirror can hold some tasks only)."""
+    if source not in SOURCES:
+        raise InputError(f"task {task}: data.source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source != "auto":
+        return source
+    return "local" if local_dir and (data_path(local_dir) / TASKS[task].folder).is_dir() else "hub"
+
+
+def local_files(task: str, local_dir: str | None) -> dict[str, Path]:
+    """The mirror files a built-in task reads, keyed by our split name: `<local_dir>/<folder>/<hub
+    split>.jsonl` for each of its splits present; a missing folder or no split file is InputError
+    saying what to change."""
     if not local_dir:
-        raise InputError(f"task {task}: data.source is local but data.local_dir is not set")
-    root = Path(local_dir)
+        raise InputError(f"task {task}: data.source is local but data.local_dir is not set; {_SOURCE_HINT}")
+    root = data_path(local_dir)
     if not root.is_dir():
-        raise InputError(f"task {task}: data.local_dir {local_dir} is not a folder")
+        raise InputError(f"task {task}: data.local_dir {local_dir} is not a folder (looked at {root.absolute()}); "
+                         f"{_SOURCE_HINT}")
     spec = TASKS[task]
     folder = root / spec.folder
     if not folder.is_dir():
         if task == "amazon_polarity":
-            raise InputError(f"task amazon_polarity: no local copy ({folder} missing); use data.source: hub")
-        raise InputError(f"task {task}: folder {folder} missing in data.local_dir")
+            raise InputError(f"task amazon_polarity: no local copy ({folder} missing); use data.source: hub "
+                             "(or auto)")
+        raise InputError(f"task {task}: folder {folder} missing in data.local_dir; add it, or set "
+                         "data.source: hub (or auto: the hub for tasks the mirror lacks)")
     found = {ours: folder / f"{hub}.jsonl" for hub, ours in spec.splits.items()}
     found = {ours: path for ours, path in found.items() if path.is_file()}
     if not found:
         wanted = ", ".join(f"{hub}.jsonl" for hub in spec.splits)
         raise InputError(f"task {task}: no split file in {folder} (looked for {wanted})")
-    return {ours: (read_table(path), str(path)) for ours, path in found.items()}
+    return found
 
 
-def _read_hub(task: str, revision: str | None = None) -> dict[str, tuple[pl.DataFrame, str]]:
+def _read_local(task: str, local_dir: str | None) -> dict[str, tuple[pl.DataFrame, str]]:
+    """Raw frames of the mirror folder, keyed by our split name, with their file paths."""
+    return {ours: (read_table(path), str(path)) for ours, path in local_files(task, local_dir).items()}
+
+
+def _read_hub(task: str, revision: str | None = None, why: str = "") -> dict[str, tuple[pl.DataFrame, str]]:
     """Raw frames from the hub at `revision` (None: the default branch), keyed by our split name; a load
-    failure is one-line InputError naming the dataset id and revision."""
+    failure is one-line InputError naming the dataset id and revision (ending with `why`, the reason the hub
+    was picked, when `auto` picked it)."""
     import datasets  # heavy: only when the hub is used
 
     spec = TASKS[task]
@@ -305,7 +346,7 @@ def _read_hub(task: str, revision: str | None = None) -> dict[str, tuple[pl.Data
     except Exception as e:  # any failure of the hub or the cache: re-raised as one line
         offline = os.environ.get("HF_DATASETS_OFFLINE", "") not in ("", "0")
         hint = "; HF_DATASETS_OFFLINE is set: use data.source: local" if offline else ""
-        raise InputError(f"task {task}: cannot load hub dataset {spec.hub_id}{at} ({_first_line(e)}){hint}") \
+        raise InputError(f"task {task}: cannot load hub dataset {spec.hub_id}{at} ({_first_line(e)}){hint}{why}") \
             from e
     return {ours: (loaded[hub].to_polars(), f"hub {spec.hub_id} [{hub}]")
             for hub, ours in spec.splits.items() if hub in loaded}
@@ -388,7 +429,7 @@ def load_file_task(name: str, task: FileTask) -> pl.DataFrame:
     null text in a labelled row, a missing or non-text column, an empty file or a non-binary label
     column raise InputError naming the path and column.
     """
-    path, (text, label) = Path(task.path), (task.text_column, task.label_column)
+    path, (text, label) = data_path(task.path), (task.text_column, task.label_column)
     frame = read_table(path)
     has = ", ".join(frame.columns)
     for column in (text, label):
@@ -422,8 +463,9 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     Returns {"train": df, "test": df}, or only the splits that exist (a local mirror with only a
     validation file gives {"test": df}); each df has exactly columns text (Utf8), label (Int8, 0/1) and
     group (Utf8, see `format_split`), in source order, not deduplicated or balanced yet. `source` is
-    "hub" or "local"; `local_dir` is required for "local". A name in `file_tasks` is loaded from its
-    file (whatever the source) and returned as {"train": df}: the caller carves the test split.
+    "hub", "local" or "auto" (`pick_source`); `local_dir` is required for "local" and resolved by
+    `data_path`. A name in `file_tasks` is loaded from its file (whatever the source) and returned as
+    {"train": df}: the caller carves the test split.
     `negatives` is the task's wrong-answer rule (`data.task_options.<task>.negatives`; None: the
     default), applied alike to every split. `revision` pins the hub dataset's revision (source "hub"
     only). The formatters' generators depend on (seed, task, split) only, so the same data gives the
@@ -435,15 +477,16 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     if name not in TASKS:
         extra = f"; file tasks: {', '.join(file_tasks)}" if file_tasks else ""
         raise InputError(f"unknown task {name!r}; built-in: {', '.join(TASK_NAMES)}{extra}")
-    if source == "local":
+    picked = pick_source(name, source, local_dir)
+    if picked == "local":
         raw = _read_local(name, local_dir)
-    elif source == "hub":
-        raw = _read_hub(name, revision)
     else:
-        raise InputError(f"task {name}: data.source must be 'hub' or 'local', got {source!r}")
+        why = (f"; data.source auto picked the hub: no folder {TASKS[name].folder} in data.local_dir {local_dir}"
+               if source == "auto" else "")
+        raw = _read_hub(name, revision, why)
     if not raw:
         wanted = ", ".join(TASKS[name].splits)
-        raise InputError(f"task {name}: the {source} source has none of the splits {wanted}")
+        raise InputError(f"task {name}: the {picked} source has none of the splits {wanted}")
     return {split: format_split(frame, name, split, seed, where, negatives)
             for split, (frame, where) in raw.items()}
 

@@ -4,6 +4,12 @@ The session's small lab is committed to git (`dvc exp` needs a commit), the grid
 `dvc exp run --queue -S ...`, run with `dvc exp run --run-all --jobs 2`, compared in `dvc exp show`,
 and one experiment is promoted with `dvc exp apply`. The grid varies only logconf's parameters, so
 each experiment reruns the logconf student and the analysis and takes everything else from DVC's cache.
+
+The data path is the default relative one (`data.local_dir: ../shared/datasets`, beside the lab), which
+the baseline commit changes from the tiny lab's absolute path: every queued experiment reruns `sources`
+and `prepare` in DVC's temporary copy (.dvc/tmp/exps/<tmp>/, where `../shared/datasets` names nothing
+unless resolved against the project root), and a fifth experiment adds a task (`-S tasks=[sst2,boolq]`),
+so its `prepare@boolq` reads the mirror for the first time there.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from lab import TARGET, clone_lab, dvc, git, tiny_lab
+from lab import TARGET, clone_lab, dvc, git, stale, tiny_lab, write_params
 
 pytestmark = pytest.mark.integration
 GRID = {"losses.logconf.alpha_max": ("0.25", "0.5"), "losses.logconf.warmup_frac": ("0.1", "0.3")}
@@ -34,28 +40,43 @@ def experiments(lab: Path) -> dict[str, dict[str, Any]]:
                 out[rev["name"]] = {"state": executor.get("state"),
                                     "returncode": (executor.get("local") or {}).get("returncode"),
                                     "params": data["params"]["params.yaml"]["data"],
-                                    "metrics": {k: v["data"] for k, v in data.get("metrics", {}).items()}}
+                                    # a declared metrics file the baseline lacks comes as {"error": ...}
+                                    "metrics": {k: v["data"] for k, v in data.get("metrics", {}).items()
+                                                if "data" in v}}
     return out
 
 
 def test_queued_grid_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
                                       data_dir: Path) -> None:
     lab = clone_lab(tiny_lab(tmp_path_factory.getbasetemp(), data_dir), tmp_path / "lab")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "datasets").symlink_to(data_dir)  # the mirror beside the project, as on this machine
+    params = yaml.safe_load((lab / "params.yaml").read_text())
+    params["data"].update(source="auto", local_dir="../shared/datasets")
+    write_params(lab, params)
     git(lab, "add", "-A")
     git(lab, "commit", "-qm", "baseline")
 
     start = time.monotonic()
     grid = [arg for key, values in GRID.items() for arg in ("-S", f"{key}={','.join(values)}")]
     dvc(lab, "exp", "run", "--queue", TARGET, *grid)
+    dvc(lab, "exp", "run", "--queue", TARGET, "-S", "tasks=[sst2,boolq]")
     dvc(lab, "exp", "run", "--run-all", "--jobs", "2")
-    print(f"sweep of 4 experiments with 2 workers: {time.monotonic() - start:.0f} s")
+    print(f"sweep of 5 experiments with 2 workers: {time.monotonic() - start:.0f} s")
     print(dvc(lab, "exp", "show", "--md", "--only-changed").stdout)
 
     exps = experiments(lab)
-    assert len(exps) == 4, exps.keys()
-    cells = set()
+    assert len(exps) == 5, exps.keys()
     for name, exp in exps.items():
         assert exp["state"] == "success" and exp["returncode"] == 0, (name, exp["state"], exp["returncode"])
+        assert exp["params"]["data"]["local_dir"] == "../shared/datasets"
+    more_tasks = {n: e for n, e in exps.items() if e["params"]["tasks"] == ["sst2", "boolq"]}
+    assert len(more_tasks) == 1, exps.keys()
+    boolq = next(iter(more_tasks.values()))["metrics"]["metrics/pgr.json"]
+    assert boolq["boolq/minilm_l3-to-minilm_l6/logconf/n_seeds"] == 1
+    exps = {n: e for n, e in exps.items() if n not in more_tasks}
+    cells = set()
+    for exp in exps.values():
         logconf = exp["params"]["losses"]["logconf"]
         cells.add((logconf["alpha_max"], logconf["warmup_frac"]))
         pgr = exp["metrics"]["metrics/pgr.json"]
@@ -71,4 +92,4 @@ def test_queued_grid_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.T
     applied_pgr = json.loads((lab / "metrics/pgr.json").read_text())
     # `dvc exp show --json` leaves out null values (a PGR with no positive gap); every other value matches
     assert {k: v for k, v in applied_pgr.items() if v is not None} == chosen["metrics"]["metrics/pgr.json"]
-    assert "up to date" in dvc(lab, "status", "--with-deps", TARGET).stdout
+    assert stale(lab, TARGET) == {}
