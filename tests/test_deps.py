@@ -137,3 +137,10 @@ def test_report_sources_count_as_entry_files(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "w2s", tmp_path / "w2s")
     _write(tmp_path, {"r.qmd": "# title\n\n```{python}\nfrom w2s import figures as F\n```\n\ntext `import w2s.io`\n"})
     assert {p.name for p in direct_imports(tmp_path / "r.qmd", tmp_path)} == {"__init__.py", "figures.py"}
+
+
+def test_a_module_run_with_dash_m_is_an_entry_and_a_dep(toy: Path) -> None:
+    _write(toy, {"dvc.yaml": "stages:\n  m:\n    cmd: python -m w2s.b --out x\n    deps:\n      - w2s/b.py\n"})
+    assert [str(f) for f in check(toy / "dvc.yaml", toy)] == [
+        "dvc.yaml: stage m misses dep w2s/__init__.py (imported: w2s/b.py -> w2s/__init__.py)",
+        "dvc.yaml: stage m misses dep w2s/c.py (imported: w2s/b.py -> w2s/c.py)"]

@@ -4,7 +4,7 @@ DVC reruns a stage when one of its `deps` changes, so a stage whose `deps` omit 
 imports keeps a stale result when that module is edited. This tool derives each stage's `w2s/` deps from
 the code, exactly and statically:
 
-- the stage's entry files are the Python scripts its `cmd` runs (`stages/<name>.py`) and every `.py` or
+- the stage's entry files are the Python scripts its `cmd` runs (`stages/<name>.py`, `-m w2s.x`) and every `.py` or
   `.qmd` file among its deps (the reports' Quarto sources run Python chunks that import `w2s.figures`);
 - every `import w2s.x` / `from w2s.x import y` / `from w2s import x` / relative import inside `w2s` is an
   edge, wherever it sits in the file (function-level imports included: they run when the function does),
@@ -40,6 +40,7 @@ PACKAGE = "w2s"
 #: The repository root: the folder holding the `w2s` package (paths of the report are relative to it).
 ROOT = Path(__file__).resolve().parents[1]
 _SCRIPT = re.compile(r"(\S+\.py)\b")
+_MODULE = re.compile(rf"-m\s+({PACKAGE}(?:\.\w+)*)")
 _QMD_CHUNK = re.compile(r"^```+\s*\{python[^}]*\}\s*\n(.*?)^```+\s*$", re.M | re.S)
 
 
@@ -180,9 +181,20 @@ class _Stage:
         self.wdir = (dvcfile.parent / str(body.get("wdir", "."))).resolve()
         self.root = root.resolve()
         self.deps = [str(d) for d in body.get("deps") or [] if isinstance(d, str)]
-        scripts = [s for s in _SCRIPT.findall(str(body.get("cmd", ""))) if "${" not in s]
-        entries = [*scripts, *(d for d in self.deps if d.endswith((".py", ".qmd")) and not self.is_package(d))]
-        self.entries = [p for p in dict.fromkeys(self.resolve(e) for e in entries) if p.is_file()]
+        cmd = str(body.get("cmd", ""))
+        scripts = [self.resolve(s) for s in _SCRIPT.findall(cmd) if "${" not in s]
+        modules = [_module_file(self.root, m) for m in _MODULE.findall(cmd)]  # `python -m w2s.x`
+        sources = [self.resolve(d) for d in self.deps if d.endswith((".py", ".qmd")) and not self.is_package(d)]
+        entries = [*scripts, *(m for m in modules if m is not None), *sources]
+        self.entries = [p.resolve() for p in dict.fromkeys(entries) if p.is_file()]
+
+    def modules(self) -> dict[Path, list[Path]]:
+        """The project modules the stage runs, each with its import chain (a `-m w2s.x` entry: itself)."""
+        chains = import_chains(self.entries, self.root)
+        for entry in self.entries:
+            if entry.is_relative_to(self.root) and entry.relative_to(self.root).parts[0] == PACKAGE:
+                chains.setdefault(entry, [entry])
+        return chains
 
     def resolve(self, dep: str) -> Path:
         return (self.wdir / dep).resolve()
@@ -213,7 +225,7 @@ def check(dvcfile: Path, root: Path = ROOT) -> list[Finding]:
     findings = []
     for name, body in _stage_bodies(doc):
         stage = _Stage(dvcfile, root, name, body)
-        chains = import_chains(stage.entries, root)
+        chains = stage.modules()
         listed = {stage.resolve(d) for d in stage.deps if stage.is_package(d)}
         for module in sorted(set(chains) - listed):
             findings.append(Finding(shown, name, stage.spelled(module), tuple(map(stage.repo, chains[module])), True))
@@ -231,7 +243,7 @@ def write(dvcfile: Path, root: Path = ROOT) -> bool:
     doc = yaml.load(text)
     for name, body in _stage_bodies(doc):
         stage = _Stage(dvcfile, root, name, body)
-        wanted = sorted(stage.spelled(m) for m in import_chains(stage.entries, root))
+        wanted = sorted(stage.spelled(m) for m in stage.modules())
         deps = body.get("deps")
         if deps is None:
             if not wanted:
