@@ -97,7 +97,16 @@ class Pair:
 
     @property
     def name(self) -> str:
-        return f"{self.weak}-to-{self.strong}"
+        return f"{self.weak}{CHAIN_SEP}{self.strong}"
+
+    @classmethod
+    def parse(cls, name: str, where: str = "pairs") -> Pair:
+        """The pair written `<weak>-to-<strong>` (params.yaml's form: DVC names the stages after it)."""
+        parts = name.split(CHAIN_SEP)
+        if len(parts) != 2 or not all(parts):
+            raise InputError(f"{where}: {name!r} must be two model keys joined by '{CHAIN_SEP}', "
+                             "e.g. minilm_l3-to-mpnet")
+        return cls(*parts)
 
 
 @dataclass(frozen=True)
@@ -357,7 +366,8 @@ class Params:
     ladder: list[str]
     """Model keys ordered weak -> strong; each is trained on ground truth (supervisor and ceiling)."""
     pairs: list[Pair]
-    """Weak -> strong pairs to run; each must go up the ladder."""
+    """Weak -> strong pairs to run, each `<weak>-to-<strong>` (the stage names: train_w2s@<task>-<pair>-...;
+    a {weak, strong} mapping is read too, but dvc.yaml needs the string); each must go up the ladder."""
     methods: list[str]
     """Loss names for the weak-to-strong runs (keys of `losses`)."""
     seeds: list[int]
@@ -414,6 +424,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if value is not None:
             raise InputError(f"{where}: expected null, got {value!r}")
         return None
+    if tp is Pair and isinstance(value, str):
+        return Pair.parse(value, where)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where)  # type: ignore[arg-type]
     if origin is list:

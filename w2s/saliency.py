@@ -256,6 +256,13 @@ def saliency_cell(params: Params, seed: int) -> tuple[str, str, str | None]:
     return strong, weak, skip
 
 
+def saliency_reads(params: Params, seed: int, gt_runs: str | Path) -> dict[str, Path]:
+    """The upstream outputs a `saliency` cell reads (hashed by `saliency_inputs`, `w2s/inputs.py`): `weak`,
+    the supervisor's gt run at `seed`; nothing when the cell is skipped (`saliency_cell`)."""
+    _, weak, skip = saliency_cell(params, seed)
+    return {} if skip else {"weak": Path(gt_runs) / weak / f"seed{seed}"}
+
+
 def saliency_task(pool: pl.DataFrame, gt_runs_dir: str | Path, params: Params,
                   task: str, seed: int) -> tuple[pl.DataFrame, str | None]:
     """Everything the `saliency` stage computes for one task and seed: (the per-test-row table of the five
@@ -264,7 +271,6 @@ def saliency_task(pool: pl.DataFrame, gt_runs_dir: str | Path, params: Params,
 
     Reads the predictions of the supervisor's gt run (`w2s.inputs.saliency_reads`: `<gt_runs_dir>/<weak>/
     seed<seed>`, its soft labels on train_transfer); the strong model's frozen activations are computed here."""
-    from w2s.inputs import saliency_reads
     from w2s.io import read_parquet
     from w2s.models import load_classifier
     from w2s.runs import PREDICTIONS

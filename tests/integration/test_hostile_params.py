@@ -78,7 +78,7 @@ def _rename_model(p: dict[str, Any]) -> None:
     bad = "minilm_l3`touch pwned`"
     p["models"][bad] = p["models"].pop("minilm_l3")
     p["ladder"][0] = bad
-    p["pairs"][0]["weak"] = bad
+    p["pairs"][0] = f"{bad}-to-{p['pairs'][0].split('-to-')[1]}"
     p["saliency"]["weak"] = bad
 
 
