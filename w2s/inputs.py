@@ -7,8 +7,8 @@ mapping item by its index: `train_w2s@sst2-minilm_l3-to-mpnet-xent-0`, not `...-
 inserting a pair would renumber); a bootstrap chain `M1-to-...-to-Mk` reads the gt runs of M1 and Mk at its
 seed and the features of M2..Mk; a saliency cell reads the gt run of `saliency.weak` (null: the ladder's
 weakest) at its seed. `dvc.yaml` interpolation cannot split a string or fall back on a null, so such a
-stage could only depend on the task's whole `data/runs/gt/<task>` folder, and adding a seed (a new run folder there) would rerun every
-existing cell.
+stage could only depend on the task's whole `data/runs/gt/<task>` folder, and adding a seed (a new run
+folder there) would rerun every existing cell.
 
 Instead, a cheap `*_inputs` stage per cell depends on those whole folders, lists exactly the files the cell
 reads (`w2s_reads`, `bootstrap_reads`, `w2s.saliency.saliency_reads`, which the cells themselves use to find
