@@ -31,8 +31,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     check_args(params, task=args.task, seed=args.seed)
     if args.cell == "train_w2s":
-        if args.pair not in [q.name for q in params.pairs]:
-            raise InputError(f"--pair {args.pair!r} is not in params.yaml pairs {[q.name for q in params.pairs]}")
+        pair = Pair.parse(args.pair or "", "--pair")
+        check_args(params, pair=(pair.weak, pair.strong))
         reads = w2s_reads(params, args.pair, args.seed, args.gt_runs, args.features or "")
     elif args.cell == "bootstrap":
         if args.chain not in params.bootstrap.chains:
