@@ -26,7 +26,7 @@ def test_adding_a_seed_leaves_the_other_seeds_cells_cached(tmp_path: Path, data_
     params = small_params(data_dir)
     params["saliency"].update(model="minilm_l6", weak="minilm_l3", n_train=48, n_test=48, epochs=1, batch_size=16)
     lab = copy_lab(tmp_path / "lab", params)
-    dvc(lab, "repro", "bootstrap_report", "saliency_summary")  # every seed-0 cell, no report rendering
+    dvc(lab, "repro", "analyze", "bootstrap_report", "saliency_summary")  # every seed-0 cell, no report
     git(lab, "add", "-A")
     git(lab, "commit", "-qm", "seed 0")
 
@@ -36,7 +36,8 @@ def test_adding_a_seed_leaves_the_other_seeds_cells_cached(tmp_path: Path, data_
     # every existing bootstrap and saliency cell rerun when they depended on that whole folder
     dvc(lab, "repro", "--single-item", "train_gt@sst2-minilm_l3-1", "train_gt@sst2-minilm_l6-1")
     # the seed-0 manifests rehash their runs (seconds) and must write the same bytes
-    dvc(lab, "repro", "--single-item", "bootstrap_inputs@sst2-minilm_l3-to-minilm_l6-0", "saliency_inputs@sst2-0")
+    dvc(lab, "repro", "--single-item", "train_w2s_inputs@sst2-minilm_l3-to-minilm_l6-0",
+        "bootstrap_inputs@sst2-minilm_l3-to-minilm_l6-0", "saliency_inputs@sst2-0")
     stale = changed(lab)
     seed0 = {s for s in stale if s.endswith("-0")}
     assert not seed0, f"seed-0 cells rerun after adding seed 1: {sorted(seed0)}"
