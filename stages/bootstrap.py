@@ -14,6 +14,7 @@ from w2s import cli
 from w2s.bootstrap import bootstrap_table, run_chain
 from w2s.config import CHAIN_SEP, load_params
 from w2s.errors import InputError
+from w2s.inputs import bootstrap_reads
 from w2s.io import read_features, read_parquet, write_json, write_parquet
 from w2s.runs import read_predictions, write_run
 from w2s.validate import check_args
@@ -38,11 +39,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.deterministic(threads=1)
     models = params.bootstrap.models(args.chain)
     method = params.bootstrap.method
-    gt = Path(args.gt_runs)
-    weak = read_predictions(gt / models[0] / f"seed{args.seed}")
-    ceiling = read_predictions(gt / models[-1] / f"seed{args.seed}")
+    reads = bootstrap_reads(params, args.chain, args.seed, args.gt_runs, args.features)  # what bootstrap_inputs hashed
+    weak, ceiling = read_predictions(reads["weak"]), read_predictions(reads["ceiling"])
     probe = params.train.mode == "probe"
-    features = {m: read_features(Path(args.features) / f"{m}.safetensors") for m in models[1:]} if probe else {}
+    features = {m: read_features(reads[f"features:{m}"]) for m in models[1:]} if probe else {}
     result = run_chain(weak, features, params, args.task, models, method, args.seed,
                        pool=None if probe else read_parquet(args.pool))
     table = bootstrap_table(result, weak, ceiling, args.task, models, method, args.seed)

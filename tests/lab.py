@@ -32,7 +32,7 @@ def small_params(data_dir: Path) -> dict[str, Any]:
     params = default_params()
     params["data"]["local_dir"] = str(data_dir)
     params.update(tasks=["sst2"], ladder=["minilm_l3", "minilm_l6"],
-                  pairs=[{"weak": "minilm_l3", "strong": "minilm_l6"}], methods=["xent", "logconf"], seeds=[0])
+                  pairs=["minilm_l3-to-minilm_l6"], methods=["xent", "logconf"], seeds=[0])
     params["prepare"].update(n_train=200, n_test=100)
     params["train"].update(epochs=3)
     params["analyze"].update(n_resamples=200)

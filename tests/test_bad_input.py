@@ -183,9 +183,9 @@ def supervisor_run(lab: Path, p1: list[float]) -> tuple[str, ...]:
     preds.write_parquet(run_dir / "predictions.parquet")
     features = rng.normal(size=(n, 8)).astype(np.float32) + labels[:, None]  # (N, 8), learnable
     write_features(lab / "data/features/sst2/minilm_l6.safetensors", ids, features, {})
-    return ("stages/train_w2s.py", "--task", "sst2", "--weak", "minilm_l3", "--strong", "minilm_l6",
-            "--method", "xent", "--seed", "0", "--weak-run", "data/runs/gt/sst2/minilm_l3/seed0",
-            "--features", "data/features/sst2/minilm_l6.safetensors", "--out", W2S_OUT)
+    return ("stages/train_w2s.py", "--task", "sst2", "--pair", "minilm_l3-to-minilm_l6",
+            "--method", "xent", "--seed", "0", "--gt-runs", "data/runs/gt/sst2",
+            "--features", "data/features/sst2", "--out", W2S_OUT)
 
 
 def soft_labels(corrupt: float | None = None, at: int = 3) -> list[float]:

@@ -26,9 +26,9 @@ def with_change(path: str, value: object) -> dict:
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
     if value is ...:
-        del node[last]
+        del node[int(last) if isinstance(node, list) else last]
     else:
-        node[last] = value
+        node[int(last) if isinstance(node, list) else last] = value
     return raw
 
 
@@ -69,8 +69,9 @@ def test_int_is_accepted_where_float_is_expected() -> None:
         ("tasks", ["sst2", "nope"], "tasks: unknown task 'nope'"),
         ("tasks", "sst2", "tasks: expected a list"),
         ("ladder", ["minilm_l3", "gpt5"], "unknown model key 'gpt5'"),
-        ("pairs.0.strong", "minilm_l3", "pairs[0]: minilm_l3-to-minilm_l3 does not go up the ladder"),
-        ("pairs.0.strong", "gpt5", "pairs[0].strong: 'gpt5' is not in the ladder"),
+        ("pairs.0", "minilm_l3-to-minilm_l3", "pairs[0]: minilm_l3-to-minilm_l3 does not go up the ladder"),
+        ("pairs.0", "minilm_l3-to-gpt5", "pairs[0].strong: 'gpt5' is not in the ladder"),
+        ("pairs.0", "minilm_l3+mpnet", "pairs[0]: 'minilm_l3+mpnet' must be two model keys joined by '-to-'"),
         ("methods", ["xent", "magic"], "methods: unknown method 'magic'"),
         ("losses.logconf", ..., "losses.logconf: missing"),
         ("prepare.n_train", 101, "prepare.n_train: must be a positive even number"),

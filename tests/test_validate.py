@@ -97,7 +97,7 @@ def test_stage_arguments_must_be_defined_by_params() -> None:
     check_args(p, task="sst2", models=["minilm_l3"], seed=0, method="xent", pair=("minilm_l3", "mpnet"))
     for kwargs, needle in [({"task": "sst3"}, "--task 'sst3'"), ({"models": ["gpt2"]}, "--model 'gpt2'"),
                            ({"seed": 7}, "--seed 7"), ({"method": "kl"}, "--method 'kl'"),
-                           ({"pair": ("minilm_l6", "minilm_l3")}, "--weak minilm_l6 --strong minilm_l3")]:
+                           ({"pair": ("minilm_l6", "minilm_l3")}, "--pair minilm_l6-to-minilm_l3")]:
         with pytest.raises(InputError, match=needle.replace("-", r"\-")):
             check_args(p, **kwargs)
 

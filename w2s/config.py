@@ -166,8 +166,29 @@ class Pair(Section):
 
     @property
     def name(self) -> str:
-        """`<weak>-to-<strong>`: the pair's name in stage names and run folders."""
-        return f"{self.weak}-to-{self.strong}"
+        """`<weak>-to-<strong>`: the pair's name in params.yaml, stage names and run folders."""
+        return f"{self.weak}{CHAIN_SEP}{self.strong}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        """params.yaml writes a pair `<weak>-to-<strong>` (DVC names the stages after it); a `{weak, strong}`
+        mapping is read too (in code), but dvc.yaml needs the string."""
+        if isinstance(data, str):
+            parts = data.split(CHAIN_SEP)
+            if len(parts) != 2 or not all(parts):
+                raise ValueError(f"{data!r} must be two model keys joined by '{CHAIN_SEP}', e.g. minilm_l3-to-mpnet")
+            return {"weak": parts[0], "strong": parts[1]}
+        return data
+
+    @classmethod
+    def parse(cls, name: str, where: str = "pairs") -> Pair:
+        """The pair written `<weak>-to-<strong>`; a malformed name is one line naming `where`."""
+        parts = name.split(CHAIN_SEP)
+        if len(parts) != 2 or not all(parts):
+            raise InputError(f"{where}: {name!r} must be two model keys joined by '{CHAIN_SEP}', "
+                             "e.g. minilm_l3-to-mpnet")
+        return cls(*parts)
 
 
 class TaskSizes(Section):
@@ -399,7 +420,8 @@ class Params(Section):
     ladder: list[str]
     """Model keys ordered weak -> strong; each is trained on ground truth (supervisor and ceiling)."""
     pairs: list[Pair]
-    """Weak -> strong pairs to run; each must go up the ladder."""
+    """Weak -> strong pairs to run, each `<weak>-to-<strong>` (the stage names: train_w2s@<task>-<pair>-...;
+    a {weak, strong} mapping is read too, but dvc.yaml needs the string); each must go up the ladder."""
     methods: list[str]
     """Loss names for the weak-to-strong runs (keys of `losses`)."""
     seeds: list[int]

@@ -246,20 +246,38 @@ def finetune_params(s: SaliencyParams) -> TrainParams:
                        schedule="cosine", warmup_frac=s.warmup_frac, max_length=s.max_length)
 
 
-def saliency_task(pool: pl.DataFrame, gt_runs_dir: str | Path, params: Params,
-                  task: str) -> tuple[pl.DataFrame, str | None]:
-    """Everything the `saliency` stage computes for one task: (the per-test-row table of the five
-    conditions over every seed of `saliency.seeds`, None), or (an empty table, the reason) when
-    `saliency` names models or seeds this study lacks.
+def saliency_cell(params: Params, seed: int) -> tuple[str, str, str | None]:
+    """(strong key, weak key, why the cell of `seed` is skipped or None): the null defaults of
+    `saliency.model` / `saliency.weak` filled from the ladder; a seed outside `saliency.seeds` (when set)
+    is skipped. One cell per seed, so adding a seed computes only that seed's cell."""
+    s = params.saliency
+    strong, weak, _, skip = s.resolve(params.ladder, list(s.seeds) if s.seeds is not None else [seed])
+    if skip is None and s.seeds is not None and seed not in s.seeds:
+        skip = f"seed {seed} is not in saliency.seeds {s.seeds}"
+    return strong, weak, skip
 
-    Reads the predictions of `<gt_runs_dir>/<weak>/seed<seed>` (the supervisor's soft labels on
-    train_transfer) for each seed; the strong model's frozen activations are computed here."""
+
+def saliency_reads(params: Params, seed: int, gt_runs: str | Path) -> dict[str, Path]:
+    """The upstream outputs a `saliency` cell reads (hashed by `saliency_inputs`, `w2s/inputs.py`): `weak`,
+    the supervisor's gt run at `seed`; nothing when the cell is skipped (`saliency_cell`)."""
+    _, weak, skip = saliency_cell(params, seed)
+    return {} if skip else {"weak": Path(gt_runs) / weak / f"seed{seed}"}
+
+
+def saliency_task(pool: pl.DataFrame, gt_runs_dir: str | Path, params: Params,
+                  task: str, seed: int) -> tuple[pl.DataFrame, str | None]:
+    """Everything the `saliency` stage computes for one task and seed: (the per-test-row table of the five
+    conditions, None), or (an empty table, the reason) when `saliency` names models this study lacks or
+    the seed is not one of `saliency.seeds`.
+
+    Reads the predictions of the supervisor's gt run (`w2s.inputs.saliency_reads`: `<gt_runs_dir>/<weak>/
+    seed<seed>`, its soft labels on train_transfer); the strong model's frozen activations are computed here."""
     from w2s.io import read_parquet
     from w2s.models import load_classifier
     from w2s.runs import PREDICTIONS
 
     s = params.saliency
-    strong, weak, seeds, skip = s.resolve(params.ladder, params.seeds)
+    strong, weak, skip = saliency_cell(params, seed)
     if skip:
         return pl.DataFrame(schema=ROWS_SCHEMA), skip
     spec = params.model_spec(strong)
@@ -267,10 +285,7 @@ def saliency_task(pool: pl.DataFrame, gt_runs_dir: str | Path, params: Params,
     def make_model(generator: torch.Generator) -> tuple[torch.nn.Module, Any]:
         return load_classifier(spec.id, mode="finetune", generator=generator, revision=spec.revision)
 
-    tables = []
-    for seed in seeds:
-        weak_predictions = read_parquet(Path(gt_runs_dir) / weak / f"seed{seed}" / PREDICTIONS)
-        data = select_rows(pool, weak_predictions, s.n_train, s.n_test, seed)
-        outcomes = run_conditions(data, make_model, finetune_params(s), seed, s.probe_c)
-        tables.append(saliency_rows(outcomes, data, task=task, model=strong, weak=weak, seed=seed))
-    return pl.concat(tables), None
+    weak_predictions = read_parquet(saliency_reads(params, seed, gt_runs_dir)["weak"] / PREDICTIONS)
+    data = select_rows(pool, weak_predictions, s.n_train, s.n_test, seed)
+    outcomes = run_conditions(data, make_model, finetune_params(s), seed, s.probe_c)
+    return saliency_rows(outcomes, data, task=task, model=strong, weak=weak, seed=seed), None

@@ -71,7 +71,7 @@ def check_params(p: Params, known_tasks: Sequence[str]) -> None:
 def check_args(p: Params, *, task: str | None = None, models: Iterable[str] = (), seed: int | None = None,
                method: str | None = None, pair: tuple[str, str] | None = None) -> None:
     """A stage's arguments name what params define: `--task` in tasks, each model in the ladder (or an
-    adapted `genft` key), `--seed` in seeds, `--method` in methods, `--weak/--strong` one of pairs."""
+    adapted `genft` key), `--seed` in seeds, `--method` in methods, `--pair` one of pairs."""
     if task is not None and task not in p.tasks:
         raise InputError(f"--task {task!r} is not in params.yaml tasks ({', '.join(p.tasks)})")
     for model in models:
@@ -82,7 +82,7 @@ def check_args(p: Params, *, task: str | None = None, models: Iterable[str] = ()
     if method is not None and method not in p.methods:
         raise InputError(f"--method {method!r} is not in params.yaml methods ({', '.join(p.methods)})")
     if pair is not None and pair not in {(q.weak, q.strong) for q in p.pairs}:
-        raise InputError(f"--weak {pair[0]} --strong {pair[1]} is not in params.yaml pairs "
+        raise InputError(f"--pair {pair[0]}-to-{pair[1]} is not in params.yaml pairs "
                          f"({', '.join(q.name for q in p.pairs)})")
 
 

@@ -81,7 +81,9 @@ def test_corrupted_supervisor_predictions_under_dvc(lab: Path) -> None:
                                    .alias("p1"))
     path.unlink()  # never write through a link into DVC's cache
     corrupted.write_parquet(path)
-    dvc_refuses(lab, "repro", "-s", "train_w2s@sst2-pair0-xent-0",
+    # the cell's manifest of what it reads is rehashed first (as `dvc repro` would), then the cell runs
+    dvc(lab, "repro", "-s", "train_w2s_inputs@sst2-minilm_l3-to-minilm_l6-0")
+    dvc_refuses(lab, "repro", "-s", "train_w2s@sst2-minilm_l3-to-minilm_l6-xent-0",
                 needles=("sst2/minilm_l3/seed0", "predictions.parquet", "column p1", f"at id {first}"))
     assert not (lab / "data/runs/w2s/sst2/minilm_l3-to-minilm_l6/xent/seed0").exists()
 

@@ -32,9 +32,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
         run(repo, py, "stages/train_gt.py", "--task", "sst2", "--model", model, "--seed", "0",
             "--pool", "data/prepared/sst2.parquet", "--features", f"data/features/sst2/{model}.missing",
             "--out", f"data/runs/gt/sst2/{model}/seed0")
-    run(repo, py, "stages/train_w2s.py", "--task", "sst2", "--weak", "minilm_l3", "--strong", "minilm_l6",
-        "--method", "xent", "--seed", "0", "--weak-run", "data/runs/gt/sst2/minilm_l3/seed0",
-        "--features", "data/features/sst2/minilm_l6.missing", "--pool", "data/prepared/sst2.parquet",
+    run(repo, py, "stages/train_w2s.py", "--task", "sst2", "--pair", "minilm_l3-to-minilm_l6",
+        "--method", "xent", "--seed", "0", "--gt-runs", "data/runs/gt/sst2",
+        "--features", "data/features/sst2.missing", "--pool", "data/prepared/sst2.parquet",
         "--out", "data/runs/w2s/sst2/minilm_l3-to-minilm_l6/xent/seed0")
     return repo
 

@@ -78,7 +78,7 @@ def _rename_model(p: dict[str, Any]) -> None:
     bad = "minilm_l3`touch pwned`"
     p["models"][bad] = p["models"].pop("minilm_l3")
     p["ladder"][0] = bad
-    p["pairs"][0]["weak"] = bad
+    p["pairs"][0] = f"{bad}-to-{p['pairs'][0].split('-to-')[1]}"
     p["saliency"]["weak"] = bad
 
 
@@ -104,7 +104,7 @@ def test_task_names_cannot_delete_files_inside_or_outside_the_repo(lab: Path) ->
     deletes before running `prepare`. (Here `saliency` writes `data/saliency/${task}.parquet`, the same
     path, and DVC refuses the overlap by luck; a DAG without it, as the issue's, is the one at risk.)"""
     dag = yaml.safe_load((lab / "dvc.yaml").read_text())
-    for stage in ("saliency", "saliency_summary"):
+    for stage in ("saliency_inputs", "saliency", "saliency_summary"):
         del dag["stages"][stage]
     (lab / "dvc.yaml").write_text(yaml.safe_dump(dag, sort_keys=False))
     git(lab, "commit", "-q", "-am", "a DAG in which only prepare writes <task>.parquet")

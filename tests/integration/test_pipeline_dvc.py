@@ -22,7 +22,7 @@ def small_params(data_dir: Path) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["local_dir"] = str(data_dir)
     params.update(tasks=["sst2"], ladder=["minilm_l3", "mpnet"],
-                  pairs=[{"weak": "minilm_l3", "strong": "mpnet"}], seeds=[0, 1])
+                  pairs=["minilm_l3-to-mpnet"], seeds=[0, 1])
     params["prepare"].update(n_train=400, n_test=200)
     params["train"].update(epochs=10)
     params["analyze"].update(n_resamples=200)
@@ -73,5 +73,6 @@ def test_changing_one_method_param_touches_only_its_stages(lab: Path) -> None:
     changed = sorted(name.split(":")[-1] for name in status if not name.split(":")[-1].startswith(ALWAYS_RUN))
     # `validate` declares the whole params file; its output is constant, so nothing downstream of it reruns
     # sensitivity reruns every cell with the losses: it declares them too
-    assert changed == ["sensitivity@sst2", "train_w2s@sst2-pair0-logconf-0", "train_w2s@sst2-pair0-logconf-1",
+    assert changed == ["sensitivity@sst2", "train_w2s@sst2-minilm_l3-to-mpnet-logconf-0",
+                       "train_w2s@sst2-minilm_l3-to-mpnet-logconf-1",
                        "validate"], changed
