@@ -32,6 +32,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -189,6 +190,12 @@ class Pair(Section):
             raise InputError(f"{where}: {name!r} must be two model keys joined by '{CHAIN_SEP}', "
                              "e.g. minilm_l3-to-mpnet")
         return cls(*parts)
+
+
+PairName = Annotated[Pair, WithJsonSchema({
+    "type": "string", "pattern": "^[^\\s]+-to-[^\\s]+$",
+    "description": "`<weak>-to-<strong>`: two model keys of the ladder, weak first"})]
+"""A pair as params.yaml writes it (the schema shows the string form; the loader also reads a mapping)."""
 
 
 class TaskSizes(Section):
@@ -419,7 +426,7 @@ class Params(Section):
     """Short model key -> Hugging Face hub id, or `{id, revision}` to pin the hub revision loaded."""
     ladder: list[str]
     """Model keys ordered weak -> strong; each is trained on ground truth (supervisor and ceiling)."""
-    pairs: list[Pair]
+    pairs: list[PairName]
     """Weak -> strong pairs to run, each `<weak>-to-<strong>` (the stage names: train_w2s@<task>-<pair>-...;
     a {weak, strong} mapping is read too, but dvc.yaml needs the string); each must go up the ladder."""
     methods: list[str]
@@ -578,6 +585,8 @@ def describe(err: ValidationError, data: Any, cls: type[BaseModel], prefix: str 
         return f"{at}must not be empty"
     if kind == "string_pattern_mismatch":
         return f"{at}{value!r} must match {first['ctx']['pattern']}"
+    if first["type"] == "value_error":  # a validator's own message, without pydantic's "Value error, " prefix
+        return f"{at}{first['ctx']['error']}"
     return f"{at}{first['msg']}"
 
 
