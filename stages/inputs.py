@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         reads = saliency_reads(params, args.seed, args.gt_runs)
     hashes = manifest(reads)
-    if args.cell == "train_w2s":  # finetune/lora students load the strong model from the hub: its id and revision are inputs
+    if args.cell == "train_w2s":  # finetune/lora students load the strong model: its id and revision are inputs
         strong = Pair.parse(args.pair).strong
         spec = params.model_spec(strong)
         hashes[f"model:{strong}"] = {"hub_id": spec.id, "revision": spec.revision}
