@@ -2,7 +2,7 @@
 
     predictions (one row per run x test row)  ->  run_table   (one row per run: accuracy, AUROC)
                                               ->  pgr_table   (one row per task, pair, method, seed)
-                                              ->  pgr_summary (one row per cell: the headline PGR)
+                                              ->  pgr_summary (one row per cell: its PGR)
                                               ->  pooled_pgr  (one row per task x method, pairs pooled)
                                               ->  tidy_table  (long: one row per run and metric)
 
@@ -19,7 +19,7 @@ Its columns (stable):
     value                         float, null for an undefined PGR
     reason                        why value is null (str), else null
 
-The headline PGR of a cell (`pgr_summary`, `metrics/pgr.json`, the tables, the report) is the ratio of
+The PGR of a cell (`pgr_summary`, `metrics/pgr.json`, the tables, the report) is the ratio of
 the scores averaged over seeds, (mean w2s - mean weak) / (mean ceiling - mean weak), with a paired
 bootstrap interval over seeds and test rows, given only where the gap is significant
 (`w2s.metrics.pgr_interval`). The per-seed PGRs of `pgr_table` / `tidy.parquet` are for inspection only.
