@@ -77,3 +77,10 @@ def test_a_missing_table_or_key_names_it(change: Any, match: str) -> None:
     change(t)
     with pytest.raises(InputError, match=match):
         headline(t, params())
+
+
+def test_a_task_named_like_a_figure_is_refused() -> None:
+    p = params()
+    p.tasks.append("saliency")  # a file task could be named so: its row would overwrite the figure
+    with pytest.raises(InputError, match="tasks: saliency: a task may not be named like a headline figure"):
+        headline(tables(), p)

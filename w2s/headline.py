@@ -36,6 +36,7 @@ from w2s.errors import InputError
 STATUS_WORDS = {"gap_not_significant": "n.s.", "no_gap": "no gap", "too_few_seeds": "no gap", "undefined": "undefined"}
 UNDEFINED = "undefined"
 TABLES = ("pgr", "accuracy", "agreement", "bootstrap", "overfitting", "saliency")
+FIGURES = ("agreement", "bootstrap", "overfit", "saliency")
 
 Value = float | int | str
 
@@ -75,6 +76,10 @@ def headline(tables: Mapping[str, Mapping[str, Any]], params: Params) -> dict[st
     missing = [name for name in TABLES if name not in tables]
     if missing:
         raise InputError(f"headline: tables missing: {', '.join(f'metrics/{m}.json' for m in missing)}")
+    clash = sorted(set(params.tasks) & set(FIGURES))
+    if clash:
+        raise InputError(f"tasks: {', '.join(clash)}: a task may not be named like a headline figure "
+                         f"({', '.join(FIGURES)}); rename the file task")
     out: dict[str, Any] = {}
     strongest = params.ladder[-1]
     for task in params.tasks:
