@@ -21,7 +21,8 @@ from w2s.validate import run_dirs
 def main(argv: Sequence[str] | None = None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--runs", required=True, nargs="+", help="directories holding run directories")
-    p.add_argument("--out", required=True, help="directory for agreement.parquet and the plot data")
+    p.add_argument("--out", required=True, help="directory for agreement.parquet")
+    p.add_argument("--plot", required=True, help="plot data for `dvc plots` (JSON records, committed)")
     p.add_argument("--metrics", required=True, help="metrics file: agreement per cell, mean over seeds")
     args = p.parse_args(argv)
     params = load_params(args.params)
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = with_sizes(agreement_table(preds), sizes)
     write_parquet(table, Path(args.out) / "agreement.parquet")
     write_records(table.with_columns(pair=table["weak"] + "-to-" + table["strong"]),
-                  Path(args.out) / "plot.json")
+                  args.plot)
     write_json(agreement_metrics(table), args.metrics)
     print(markdown_table(table))
 

@@ -22,7 +22,8 @@ from w2s.validate import run_dirs
 def main(argv: Sequence[str] | None = None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--runs", required=True, nargs="+", help="directories holding run directories")
-    p.add_argument("--out", required=True, help="directory for overfitting.parquet, curves.parquet, plot data")
+    p.add_argument("--out", required=True, help="directory for overfitting.parquet, curves.parquet")
+    p.add_argument("--plot", required=True, help="plot data for `dvc plots` (JSON records, committed)")
     p.add_argument("--metrics", required=True, help="metrics file: best / final / early-stopped accuracy and PGR")
     args = p.parse_args(argv)
     params = load_params(args.params)
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = Path(args.out)
     write_parquet(table, out / "overfitting.parquet")
     write_parquet(curves, out / "curves.parquet")
-    write_records(mean_curves(curves), out / "curves_plot.json")
+    write_records(mean_curves(curves), args.plot)
     pgr_cells = checkpoint_pgr(table, cells)
     write_parquet(pgr_cells, out / "overfitting_pgr.parquet")
     metrics = overfitting_metrics(table, pgr_cells)

@@ -20,7 +20,8 @@ from w2s.saliency import saliency_metrics, summarize
 def main(argv: Sequence[str] | None = None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--tables", required=True, help="directory of the saliency cells' tables: <task>/seed<k>.parquet")
-    p.add_argument("--out", required=True, help="directory for saliency.parquet and plot.json")
+    p.add_argument("--out", required=True, help="directory for saliency.parquet")
+    p.add_argument("--plot", required=True, help="plot data for `dvc plots` (JSON records, committed)")
     p.add_argument("--metrics", required=True, help="metrics file: test accuracy and interval per task and condition")
     args = p.parse_args(argv)
     params = load_params(args.params)
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                       for task in params.tasks for seed in params.seeds])
     table = summarize(rows, level=params.analyze.ci_level, n_resamples=params.analyze.n_resamples)
     write_parquet(table, Path(args.out) / "saliency.parquet")
-    write_records(table, Path(args.out) / "plot.json")
+    write_records(table, args.plot)
     write_json(saliency_metrics(table), args.metrics)
     print(table.select("task", "model", "condition", "value", "low", "high", "n_seeds"))
 

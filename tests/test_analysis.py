@@ -147,3 +147,31 @@ def test_markdown_keeps_every_row_column_and_character() -> None:
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     assert cells[0] == frame.columns
     assert cells[2:] == [list(r) for r in frame.rows()]
+
+
+def test_pooled_pgr_pools_every_pair_of_a_method() -> None:
+    """Two pairs into ceiling b (0.9): s (0.6) -> b with a student at 0.75, m (0.7) -> b with one at 0.85:
+    pooled PGR = (0.15 + 0.15) / (0.30 + 0.20) = 0.6, not the mean of the ratios (0.5 and 0.75: 0.625).
+    Its keys land in pgr.json beside the cells', with the status."""
+    from w2s.analysis import pooled_pgr
+
+    rows = 200
+    frames = []
+    for seed in (0, 1, 2):
+        frames += [preds("gt", 12, seed, rows, model="s"), preds("gt", 14, seed, rows, model="m"),
+                   preds("gt", 18, seed, rows, model="b"),
+                   preds("w2s", 15, seed, rows, weak="s", strong="b", method="xent"),
+                   preds("w2s", 17, seed, rows, weak="m", strong="b", method="xent")]
+    data = pl.concat(frames, how="diagonal")
+    runs = run_table(data)
+    cells = pgr_table(runs)
+    pooled = pooled_pgr(data, cells, n_resamples=300)
+    row = pooled.row(0, named=True)
+    assert (row["task"], row["method"], row["pairs"], row["n_pairs"], row["n_seeds"]) == (
+        "t", "xent", "m-to-b, s-to-b", 2, 3)
+    assert row["pgr_accuracy"] == pytest.approx(0.6) and row["pgr_accuracy_status"] == "ok"
+    assert row["pgr_accuracy_low"] <= 0.6 <= row["pgr_accuracy_high"]
+    _, pg = metrics(runs, pgr_summary(data, cells, n_resamples=100), pooled)
+    assert pg["t/pooled/xent/pgr_accuracy"] == pytest.approx(0.6)
+    assert pg["t/pooled/xent/pgr_accuracy_status"] == "ok" and pg["t/pooled/xent/n_pairs"] == 2
+    assert pg["t/pooled/xent/gap_accuracy"] == pytest.approx(0.25)

@@ -170,6 +170,28 @@ def test_pgr_interval_auroc_and_bad_shapes() -> None:
         pgr_interval(run(0.3), run(1.0), run(2.0), labels, score="f1")
 
 
+def test_pooled_pgr_is_the_sum_of_gains_over_the_sum_of_gaps() -> None:
+    """P cells stacked (P, S, N): one cell is the plain cell; two cells pool their gains and gaps (the
+    ratio of the summed means, not the mean of the ratios), sharing the resampled seeds and rows."""
+    from w2s.metrics import pgr_interval
+
+    rng = np.random.default_rng(5)
+    labels = np.ones(400, dtype=bool)
+    a = [_runs(rng, 0.6), _runs(rng, 0.7), _runs(rng, 0.9)]  # weak, w2s, ceiling of cell a
+    b = [_runs(rng, 0.75), _runs(rng, 0.8), _runs(rng, 0.9)]
+    single = pgr_interval(*a, labels, n_resamples=300)
+    assert pgr_interval(*(x[None] for x in a), labels, n_resamples=300) == single
+    assert pgr_interval(*(np.stack([x, x]) for x in a), labels, n_resamples=300) == single
+    pooled = pgr_interval(*(np.stack([x, y]) for x, y in zip(a, b, strict=True)), labels, n_resamples=300)
+    acc = [[float((x > 0.5).mean()) for x in cell] for cell in (a, b)]
+    gains, gaps = sum(c[1] - c[0] for c in acc), sum(c[2] - c[0] for c in acc)
+    assert pooled.status == "ok" and pooled.value == pytest.approx(gains / gaps)
+    assert pooled.value != pytest.approx(np.mean([(c[1] - c[0]) / (c[2] - c[0]) for c in acc]))
+    assert pooled.low is not None and pooled.high is not None and pooled.low < pooled.value < pooled.high
+    with pytest.raises(InputError, match="pooled cells: 2 weak, 1 w2s"):
+        pgr_interval(np.stack([a[0], b[0]]), a[1][None], np.stack([a[2], b[2]]), labels)
+
+
 def test_accuracy_interval_includes_seed_and_row_noise() -> None:
     from w2s.metrics import accuracy_interval
 

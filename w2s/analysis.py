@@ -2,7 +2,8 @@
 
     predictions (one row per run x test row)  ->  run_table   (one row per run: accuracy, AUROC)
                                               ->  pgr_table   (one row per task, pair, method, seed)
-                                              ->  pgr_summary (one row per cell: the headline PGR)
+                                              ->  pgr_summary (one row per cell: its PGR)
+                                              ->  pooled_pgr  (one row per task x method, pairs pooled)
                                               ->  tidy_table  (long: one row per run and metric)
 
 `analyze` writes them to `data/analysis/`: `runs.parquet`, `pgr.parquet`, `pgr_summary.parquet` (wide,
@@ -18,7 +19,7 @@ Its columns (stable):
     value                         float, null for an undefined PGR
     reason                        why value is null (str), else null
 
-The headline PGR of a cell (`pgr_summary`, `metrics/pgr.json`, the tables, the report) is the ratio of
+The PGR of a cell (`pgr_summary`, `metrics/pgr.json`, the tables, the report) is the ratio of
 the scores averaged over seeds, (mean w2s - mean weak) / (mean ceiling - mean weak), with a paired
 bootstrap interval over seeds and test rows, given only where the gap is significant
 (`w2s.metrics.pgr_interval`). The per-seed PGRs of `pgr_table` / `tidy.parquet` are for inspection only.
@@ -162,8 +163,43 @@ def pgr_summary(preds: pl.DataFrame, table: pl.DataFrame, level: float = 0.95, n
     return pl.DataFrame(rows, infer_schema_length=None).sort(CELL)
 
 
-def metrics(runs: pl.DataFrame, summary: pl.DataFrame) -> tuple[dict[str, float | None], dict[str, float | None]]:
-    """Flat DVC metrics with grouped names: (accuracy.json, pgr.json), means over seeds."""
+def pooled_pgr(preds: pl.DataFrame, table: pl.DataFrame, level: float = 0.95, n_resamples: int = 10_000,
+               score: str = "accuracy") -> pl.DataFrame:
+    """One row per (task, method): the PGR of all the task's pairs of that method pooled, the number the
+    headline (`w2s.headline`) shows for a task and method. `pgr_interval` on the pairs' runs stacked
+    (P, S, N): sum over pairs of the gains / sum of the gaps, on the seeds every pair has, with the same
+    paired interval and significance rule as a cell. Columns: task, method, pairs (names joined by ", "),
+    n_pairs, n_seeds, n_test and `interval_columns` of `score`."""
+    rows = []
+    for (task, method), group in table.group_by(["task", "method"], maintain_order=True):
+        pairs = sorted({(str(w), str(s)) for w, s in group.select("weak", "strong").rows()})
+        seeds = sorted(set.intersection(*({int(x) for x in group.filter((pl.col("weak") == w) & (pl.col("strong") == s))
+                                           ["seed"]} for w, s in pairs)))
+        runs: dict[str, list[np.ndarray]] = {"weak": [], "w2s": [], "ceiling": []}
+        ids = labels = None
+        for weak, strong in pairs:
+            for role, keys in (("weak", {"kind": "gt", "task": task, "model": weak}),
+                               ("ceiling", {"kind": "gt", "task": task, "model": strong}),
+                               ("w2s", {"kind": "w2s", "task": task, "weak": weak, "strong": strong,
+                                        "method": method})):
+                p1, labels_, ids_ = run_matrix(preds, keys, seeds)
+                if ids is not None and not np.array_equal(ids, ids_):
+                    raise InputError(f"analyze: {task}/{method}: its pairs were scored on different test rows")
+                ids, labels = ids_, labels_
+                runs[role].append(p1)
+        assert labels is not None and ids is not None
+        r = pgr_interval(np.stack(runs["weak"]), np.stack(runs["w2s"]), np.stack(runs["ceiling"]), labels,
+                         score=score, level=level, n_resamples=n_resamples)
+        rows.append({"task": task, "method": method, "pairs": ", ".join(f"{w}-to-{s}" for w, s in pairs),
+                     "n_pairs": len(pairs), "n_seeds": len(seeds), "n_test": len(ids), **interval_columns(r, score)})
+    return pl.DataFrame(rows, infer_schema_length=None).sort("task", "method") if rows else pl.DataFrame()
+
+
+def metrics(runs: pl.DataFrame, summary: pl.DataFrame, pooled: pl.DataFrame | None = None
+            ) -> tuple[dict[str, float | None], dict[str, float | str | None]]:
+    """Flat metrics tables with grouped names: (accuracy.json, pgr.json), means over seeds. pgr.json also
+    holds each task and method pooled over pairs (`pooled_pgr`) as `<task>/pooled/<method>/...`, with
+    `pgr_accuracy_status` (the `pgr_interval` status: ok, gap_not_significant, no_gap, ...)."""
     acc: dict[str, float | None] = {}
     means = runs.group_by("kind", "task", "model", "weak", "strong", "method").agg(pl.col(*SCORES).mean())
     for r in means.iter_rows(named=True):
@@ -171,7 +207,7 @@ def metrics(runs: pl.DataFrame, summary: pl.DataFrame) -> tuple[dict[str, float 
                 else f"{r['task']}/w2s/{r['weak']}-to-{r['strong']}/{r['method']}")
         for s in SCORES:
             acc[f"{name}/{s}"] = r[s]
-    pg: dict[str, float | None] = {}
+    pg: dict[str, float | str | None] = {}
     for r in summary.iter_rows(named=True):
         name = f"{r['task']}/{r['weak']}-to-{r['strong']}/{r['method']}"
         pg[f"{name}/n_seeds"] = r["n_seeds"]
@@ -180,6 +216,11 @@ def metrics(runs: pl.DataFrame, summary: pl.DataFrame) -> tuple[dict[str, float 
                 pg[f"{name}/pgr_{s}{suffix}"] = r[f"pgr_{s}{suffix}"]
             pg[f"{name}/gap_{s}"] = r[f"gap_{s}"]
             pg[f"{name}/gap_{s}_low"] = r[f"gap_{s}_low"]
+    for r in (pooled if pooled is not None else pl.DataFrame()).iter_rows(named=True):
+        name = f"{r['task']}/pooled/{r['method']}"
+        pg |= {f"{name}/n_pairs": r["n_pairs"], f"{name}/n_seeds": r["n_seeds"]}
+        pg |= {f"{name}/{k}": r[k] for k in ("pgr_accuracy", "pgr_accuracy_low", "pgr_accuracy_high",
+                                              "pgr_accuracy_status", "gap_accuracy", "gap_accuracy_low")}
     return dict(sorted(acc.items())), dict(sorted(pg.items()))
 
 
@@ -248,8 +289,9 @@ class Analysis:
     pgr: pl.DataFrame
     summary: pl.DataFrame
     tidy: pl.DataFrame
+    pooled: pl.DataFrame
     accuracy_metrics: dict[str, float | None]
-    pgr_metrics: dict[str, float | None]
+    pgr_metrics: dict[str, float | str | None]
 
 
 FIT_KEYS = {"converged": pl.Boolean, "grad_norm": pl.Float64, "optimizer": pl.Utf8, "probe_c": pl.Float64}
@@ -294,6 +336,7 @@ def analyze(prediction_files: Iterable[str | Path], params: Params) -> Analysis:
     runs = runs.join(fits, on=RUN_KEYS, how="left", nulls_equal=True)
     table = pgr_table(runs)
     summary = pgr_summary(preds, table, params.analyze.ci_level, params.analyze.n_resamples)
-    acc, pg = metrics(runs, summary)
+    pooled = pooled_pgr(preds, table, params.analyze.ci_level, params.analyze.n_resamples)
+    acc, pg = metrics(runs, summary, pooled)
     acc = dict(sorted((acc | fit_metrics(fits)).items()))
-    return Analysis(runs, table, summary, tidy_table(runs, table), acc, pg)
+    return Analysis(runs, table, summary, tidy_table(runs, table), pooled, acc, pg)

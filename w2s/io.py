@@ -2,7 +2,8 @@
 
 Every output is written to a temporary sibling and renamed into place, so a stage that dies midway
 leaves no file that a later run could mistake for a result (DVC also discards a failed stage's
-outputs; the rename protects the workspace between the two).
+outputs; the rename protects the workspace between the two). The temporaries get the permissions of a
+normal write (0666 / 0777 less the umask), not mkstemp's private 0600 / 0700.
 """
 
 from __future__ import annotations
@@ -36,6 +37,26 @@ def _remove_stale(path: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def _umask() -> int:
+    """The process umask. Linux shows it in /proc/self/status; elsewhere it is read by setting and
+    restoring it (`os.umask` has no read-only form), which briefly changes it for other threads."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_normal_write(tmp: str | Path, *, directory: bool) -> None:
+    """Give a mkstemp file (0600) or mkdtemp folder (0700) the mode a plain open()/mkdir() would have,
+    0666 / 0777 less the umask, so the group (umask 002) or everyone (022) can read the outputs."""
+    os.chmod(tmp, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success rename it to `path`, else delete it."""
@@ -46,6 +67,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     _remove_stale(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    _as_normal_write(tmp_name, directory=False)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -63,6 +85,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    _as_normal_write(tmp, directory=True)
     try:
         yield tmp
         if path.exists():

@@ -325,6 +325,19 @@ class PGRInterval:
     reason: str | None
 
 
+ROLES = ("weak", "w2s", "ceiling")
+
+
+def _cells(weak: np.ndarray, w2s: np.ndarray, ceiling: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """(weak, w2s, ceiling) of each cell: one cell for (S, N) arrays, P cells for (P, S, N) arrays."""
+    if weak.ndim == 3 and w2s.ndim == 3 and ceiling.ndim == 3:
+        if not weak.shape[0] == w2s.shape[0] == ceiling.shape[0] > 0:
+            raise InputError(f"pgr_interval: pooled cells: {weak.shape[0]} weak, {w2s.shape[0]} w2s and "
+                             f"{ceiling.shape[0]} ceiling runs (need the same P >= 1)")
+        return list(zip(weak, w2s, ceiling, strict=True))
+    return [(weak, w2s, ceiling)]
+
+
 def pgr_interval(weak: npt.ArrayLike, w2s: npt.ArrayLike, ceiling: npt.ArrayLike, labels: npt.ArrayLike, *,
                  score: str = "accuracy", level: float = 0.95, n_resamples: int = 10_000,
                  seed: int = 0) -> PGRInterval:
@@ -341,13 +354,26 @@ def pgr_interval(weak: npt.ArrayLike, w2s: npt.ArrayLike, ceiling: npt.ArrayLike
     ratio divides by noise, and the cell says so (status, reason with the gap and its interval). The
     PGR interval is the percentile interval of the resampled ratios (`level`, `n_resamples`
     resamples, deterministic for `seed`). Fewer than 2 seeds: no interval at all (status too_few_seeds).
+
+    Pooled PGR of P cells of one task (e.g. every pair of one method): weak, w2s, ceiling of shape
+    (P, S, N), the same seeds and test rows in every cell. Each score is averaged over the cells as over
+    the seeds, so the pooled PGR is sum of gains / sum of gaps (a cell with a larger gap weighs more),
+    and every resample draws the same seeds and rows for all cells (the cells share them, and often a
+    run: two pairs with one strong model share its ceiling).
     """
-    runs, y = _check_runs({"weak": np.asarray(weak), "w2s": np.asarray(w2s), "ceiling": np.asarray(ceiling)},
-                          np.asarray(labels), "pgr_interval")
+    cells = [_check_runs({"weak": np.asarray(a), "w2s": np.asarray(b), "ceiling": np.asarray(c)},
+                         np.asarray(labels), "pgr_interval")[0]
+             for a, b, c in _cells(np.asarray(weak), np.asarray(w2s), np.asarray(ceiling))]
+    y = _binary(labels, cells[0]["weak"].shape[1])
+    if len({cell["weak"].shape for cell in cells}) != 1:
+        raise InputError("pgr_interval: pooled cells differ in shape; every cell needs the same seeds and rows")
     _check_level(level, n_resamples)
-    n_seeds, n_rows = runs["weak"].shape
+    n_seeds, n_rows = cells[0]["weak"].shape
     ones = np.ones((1, n_rows))
-    point = {role: float(_score_matrix(p1, y, score, ones)[0].mean()) for role, p1 in runs.items()}
+    # a quantity of the pooled cells is the mean of the cells' (`_cells`): per seed, then over seeds
+    observed = {role: np.mean([_score_matrix(c[role], y, score, ones)[0] for c in cells], axis=0)
+                for role in ROLES}
+    point = {role: float(observed[role].mean()) for role in ROLES}
     gap = point["ceiling"] - point["weak"]
     value = (point["w2s"] - point["weak"]) / gap if gap > 0 else None
     common = {"gap": gap, "weak": point["weak"], "ceiling": point["ceiling"], "w2s": point["w2s"],
@@ -362,8 +388,7 @@ def pgr_interval(weak: npt.ArrayLike, w2s: npt.ArrayLike, ceiling: npt.ArrayLike
         return PGRInterval(value, None, None, gap_low=None, gap_high=None, status="too_few_seeds", reason=reason,
                            **common)
     seed_counts, row_counts = _resample_plan(n_seeds, n_rows, n_resamples, seed)
-    per_seed = {role: _per_seed(p1, y, score, row_counts) for role, p1 in runs.items()}
-    observed = {role: _score_matrix(p1, y, score, ones)[0] for role, p1 in runs.items()}
+    per_seed = {role: np.mean([_per_seed(c[role], y, score, row_counts) for c in cells], axis=0) for role in ROLES}
     # the seed draw acts on the two contrasts that make PGR (seed effects shared by the roles cancel)
     gaps = _seed_means(per_seed["ceiling"] - per_seed["weak"], observed["ceiling"] - observed["weak"], seed_counts,
                        level)

@@ -1,16 +1,20 @@
 """`python -m w2s.verify`: did a rerun reproduce the committed results?
 
-Compares every metric of the workspace (after your `dvc repro`), or of a fresh rerun in a scratch copy
-(`--rerun`), with the metrics committed at a revision (default HEAD), key by key, using what
-`dvc metrics diff --all --json` reports. Each metric gets a verdict:
+Compares every per-cell value of the workspace (after your `dvc repro`), or of a fresh rerun in a scratch
+copy (`--rerun`), with the values committed at a revision (default HEAD), key by key. The values are the
+committed tables `metrics/**/*.json` (pgr.json, accuracy.json, the analyses' tables, truncation/...), read
+from git at the revision and from the workspace; not `metrics/headline.json` (a summary computed from
+these tables; the only file `dvc metrics` shows) nor `metrics/environment.json` (where it ran, below).
+Nested keys are joined with "." as DVC does. Each value gets a verdict:
 
-    identical          the same number (or both null)
+    identical          the same number (or both null), or the same text
     within tolerance   |new - old| <= the metric's tolerance (`tolerance`)
-    DIFFERS            beyond it, or null on one side only (a PGR became undefined, or defined)
+    DIFFERS            beyond it, null on one side only (a PGR became undefined, or defined), or another
+                       text (a PGR's status, e.g. ok -> gap_not_significant)
 
 and one summary line follows. Exit 0 only when nothing DIFFERS; 1 when something does; 2 for bad input
-(a revision without metrics, a key on one side only, a non-numeric value; a text label equal on both
-sides, such as the model key in a truncation record, is not a measurement and is skipped).
+(a revision without tables, a file or key on one side only, a number on one side and text on the other;
+a text label equal on both sides, such as the model key in a truncation record, is skipped).
 
 Tolerances (declared once, here; the reasoning is in docs/reproduce-and-compare.md):
 
@@ -46,6 +50,9 @@ from w2s.errors import InputError
 SCORE_TOL = 1e-4
 PGR_FALLBACK_TOL = 1e-2
 ENVIRONMENT = "metrics/environment.json"
+TABLES = "metrics"
+#: files under TABLES that are not per-cell values
+NOT_TABLES = (ENVIRONMENT, "metrics/headline.json")
 COUNT_KEYS = ("n_seeds", "n_test", "n_rows", "n_truncated")
 
 
@@ -53,8 +60,8 @@ COUNT_KEYS = ("n_seeds", "n_test", "n_rows", "n_truncated")
 class Verdict:
     file: str
     key: str
-    old: float | None
-    new: float | None
+    old: float | str | None
+    new: float | str | None
     tolerance: float
     verdict: str  # identical | within tolerance | DIFFERS
 
@@ -90,7 +97,7 @@ def tolerance(key: str, gaps: Mapping[str, float]) -> float:
 
 
 def compare(diff: Mapping[str, Mapping[str, Mapping[str, Any]]], rev: str) -> list[Verdict]:
-    """Verdicts for `dvc metrics diff --all --json` output (file -> key -> {old, new, diff})."""
+    """Verdicts for `tables_diff` output (file -> key -> {old, new}, a side missing where the value is)."""
     if not diff:
         raise InputError(f"{rev}: no metrics to compare (does the revision have committed metrics?)")
     gaps = _gaps(diff)
@@ -100,8 +107,10 @@ def compare(diff: Mapping[str, Mapping[str, Mapping[str, Any]]], rev: str) -> li
             if "old" not in entry or "new" not in entry:
                 side = "the workspace" if "old" in entry else rev
                 raise InputError(f"{rev}: {file}: {key}: present on one side only (missing in {side})")
-            if isinstance(entry["old"], str) and entry["old"] == entry["new"]:
-                continue  # a label recorded beside the numbers (e.g. a model key), not a measurement
+            if isinstance(entry["old"], str) and isinstance(entry["new"], str):
+                if entry["old"] != entry["new"]:  # e.g. a PGR's status
+                    out.append(Verdict(file, key, entry["old"], entry["new"], 0.0, "DIFFERS"))
+                continue  # the same label recorded beside the numbers (e.g. a model key): not a measurement
             old, new = _number(entry["old"], rev, file, key), _number(entry["new"], "workspace", file, key)
             tol = tolerance(key, gaps)
             if old == new:
@@ -114,19 +123,61 @@ def compare(diff: Mapping[str, Mapping[str, Mapping[str, Any]]], rev: str) -> li
     return out
 
 
-def metrics_diff(repo: Path, rev: str) -> dict[str, Any]:
-    """`dvc metrics diff <rev> --all --json` in `repo` (workspace vs rev)."""
-    done = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", rev, "--all", "--json"], cwd=repo,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise InputError(f"{rev}: dvc metrics diff failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level, keys joined with "." (as `dvc metrics` shows them)."""
+    if not isinstance(obj, dict):
+        return {prefix: obj}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        out |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def _table(text: str, rev: str, file: str) -> dict[str, Any]:
     try:
-        parsed = json.loads(done.stdout or "{}")
+        parsed = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(f"{rev}: dvc metrics diff printed no JSON ({e})") from None
+        raise InputError(f"{rev}: {file}: not JSON ({e})") from None
     if not isinstance(parsed, dict):
-        raise InputError(f"{rev}: dvc metrics diff printed {type(parsed).__name__}, expected a mapping")
-    return parsed
+        raise InputError(f"{rev}: {file}: holds a {type(parsed).__name__}, expected a mapping of values")
+    return flatten(parsed)
+
+
+def committed_tables(repo: Path, rev: str) -> dict[str, dict[str, Any]]:
+    """file -> flat values of every table committed under metrics/ at `rev` (git)."""
+    listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, "--", f"{TABLES}/"], cwd=repo,
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        raise InputError(f"{rev}: not a revision of {repo} ({(listed.stderr.strip().splitlines() or ['?'])[-1]})")
+    out = {}
+    for file in listed.stdout.split("\n"):
+        if file.endswith(".json") and file not in NOT_TABLES:
+            shown = subprocess.run(["git", "show", f"{rev}:{file}"], cwd=repo, capture_output=True, text=True,
+                                   check=True)
+            out[file] = _table(shown.stdout, rev, file)
+    return out
+
+
+def workspace_tables(repo: Path) -> dict[str, dict[str, Any]]:
+    """file -> flat values of every table under metrics/ in the workspace."""
+    out = {}
+    for path in sorted((repo / TABLES).rglob("*.json")):
+        file = path.relative_to(repo).as_posix()
+        if file not in NOT_TABLES:
+            out[file] = _table(path.read_text(), "workspace", file)
+    return out
+
+
+def tables_diff(repo: Path, rev: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """file -> key -> {"old": value at rev, "new": value in the workspace}, a side left out where the file
+    or key is missing there (the shape `compare` reads)."""
+    old, new = committed_tables(repo, rev), workspace_tables(repo)
+    diff: dict[str, dict[str, dict[str, Any]]] = {}
+    for file in sorted(set(old) | set(new)):
+        a, b = old.get(file, {}), new.get(file, {})
+        diff[file] = {key: ({"old": a[key]} if key in a else {}) | ({"new": b[key]} if key in b else {})
+                      for key in sorted(set(a) | set(b))}
+    return diff
 
 
 def environment_of(repo: Path, rev: str | None) -> dict[str, Any] | None:
@@ -190,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     repo = Path(args.repo).resolve()
     work = rerun_copy(repo) if args.rerun else repo
     try:
-        verdicts = compare(metrics_diff(work, args.rev), args.rev)
+        verdicts = compare(tables_diff(work, args.rev), args.rev)
         table = environment_table(environment_of(work, args.rev), environment_of(work, None), args.rev)
     finally:
         if args.rerun:

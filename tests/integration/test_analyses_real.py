@@ -54,8 +54,8 @@ def test_saliency_five_conditions(lab: Path) -> None:
     for c in conditions:  # the interval over seeds and test rows holds the mean
         assert metrics[f"sst2/{c}/accuracy_low"] <= metrics[f"sst2/{c}/accuracy"] <= metrics[f"sst2/{c}/accuracy_high"]
     assert metrics["sst2/probe_gt/accuracy"] > 0.6  # frozen MiniLM-L6 features know sentiment
-    shown = run(lab, sys.executable, "-m", "dvc", "metrics", "show").stdout
-    assert "sst2/finetune_weak_probe_gt/accuracy" in shown and "agreement_supervisor_wrong" in shown
+    shown = run(lab, sys.executable, "-m", "dvc", "metrics", "show").stdout  # the headline, one figure each
+    assert all(key in shown for key in ("agreement", "bootstrap", "overfit", "saliency"))
 
 
 def test_dvc_plots_draw_offline(lab: Path, tmp_path: Path) -> None:

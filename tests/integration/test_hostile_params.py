@@ -141,10 +141,13 @@ def test_bad_params_lose_no_result(lab: Path, case: str) -> None:
 
 
 ANALYSES = {  # stage -> its command's arguments after the runs folders, and the metrics file it writes
-    "analyze": (["--tables", "data/analysis", "--accuracy", "metrics/accuracy.json", "--pgr", "metrics/pgr.json"],
+    "analyze": (["--tables", "data/analysis", "--accuracy", "metrics/accuracy.json", "--pgr", "metrics/pgr.json",
+                 "--plot", "plots/pgr.json"],
                 "metrics/pgr.json"),
-    "agreement": (["--out", "data/agreement", "--metrics", "metrics/agreement.json"], "metrics/agreement.json"),
-    "overfitting": (["--out", "data/overfitting", "--metrics", "metrics/overfitting.json"], "metrics/overfitting.json"),
+    "agreement": (["--out", "data/agreement", "--metrics", "metrics/agreement.json",
+                   "--plot", "plots/agreement.json"], "metrics/agreement.json"),
+    "overfitting": (["--out", "data/overfitting", "--metrics", "metrics/overfitting.json",
+                     "--plot", "plots/training_curves.json"], "metrics/overfitting.json"),
 }
 
 

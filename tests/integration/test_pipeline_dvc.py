@@ -54,10 +54,11 @@ def test_metrics_cover_every_cell(lab: Path) -> None:
     for model in ("minilm_l3", "mpnet"):
         assert 0.6 < acc[f"sst2/gt/{model}/accuracy"] <= 1.0  # real models beat chance on SST-2
     shown = sh(lab, sys.executable, "-m", "dvc", "metrics", "show")
-    # `dvc metrics show` omits keys whose value is null (a PGR whose gap is not significant, likely with 2
-    # seeds and 200 test rows); the gap and the seed count are always numbers
-    assert "sst2/minilm_l3-to-mpnet/logconf/gap_accuracy" in shown
-    assert "sst2/minilm_l3-to-mpnet/logconf/n_seeds" in shown
+    # only the headline: each method's PGR pooled over pairs (a number or, where undefined, a word that
+    # `dvc metrics show` keeps, unlike a null) and the ceiling; the cells are in the committed tables
+    for key in ("sst2.xent", "sst2.logconf", "sst2.ceiling"):
+        assert key in shown
+    assert "sst2/minilm_l3-to-mpnet" not in shown
 
 
 def test_second_repro_does_nothing(lab: Path) -> None:
