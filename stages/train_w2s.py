@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from w2s import cli
 from w2s.config import Pair, load_params
+from w2s.fitresult import is_main_process
 from w2s.io import read_features, read_parquet
-from w2s.pipeline import train_weak_to_strong
+from w2s.pipeline import needs_torch, train_weak_to_strong
 from w2s.runs import read_predictions, write_run
-from w2s.train import is_main_process
 from w2s.validate import check_args, check_features
 
 
@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                pair=(args.weak, args.strong))
     if probe:
         check_features(args.features, params, args.strong, args.task)
-    cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
+    if needs_torch(params.train, [args.method]):  # an L-BFGS probe (numpy, scipy) never imports torch
+        cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
     pair = Pair(args.weak, args.strong)
     run = train_weak_to_strong(read_predictions(args.weak_run), read_features(args.features) if probe else None,
                                params, args.task, pair, args.method, args.seed,

@@ -646,7 +646,7 @@ def check_train(t: TrainParams) -> None:
 
 def parse_params(raw: Any, where: str = "params.yaml") -> Params:
     """Build and validate `Params` from an already-parsed YAML mapping."""
-    from w2s.losses import LOSSES
+    from w2s.loss_params import LOSS_PARAMS  # the names without the torch functions
     from w2s.tasks import TASK_NAMES
 
     try:
@@ -654,7 +654,7 @@ def parse_params(raw: Any, where: str = "params.yaml") -> Params:
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
     try:
-        validate(params, tuple(TASK_NAMES), tuple(LOSSES))
+        validate(params, tuple(TASK_NAMES), tuple(LOSS_PARAMS))
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
     return params

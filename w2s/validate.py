@@ -32,6 +32,8 @@ NAME = re.compile(r"[a-z0-9_]+")
 (`re.match` with `$` would accept a trailing newline, which cuts a shell command short)."""
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
+DEVICE = re.compile(r"(cpu|cuda|mps)(:(0|[1-9][0-9]*))?")
+"""A device string torch parses to one of DEVICE_TYPES (`torch.device` is asked about anything else)."""
 REPORT_FORMATS = ("html", "pdf")
 
 
@@ -48,6 +50,8 @@ def check_device(device: str, where: str, allow_auto: bool, here: bool = False) 
     Without `here` a GPU study's params still load on a CPU machine (e.g. to analyse its results)."""
     if allow_auto and device == "auto":
         return
+    if DEVICE.fullmatch(device) and (not here or device.startswith("cpu")):  # every machine has a CPU: torch,
+        return  # seconds to import, is asked only about other devices here and about strings of other forms
     import torch
 
     allowed = ("auto, " if allow_auto else "") + "cpu, cuda, cuda:<index>, mps"
@@ -83,7 +87,7 @@ def check_devices(p: Params, keys: Iterable[str] = DEVICE_KEYS, here: bool = Fal
 
 def check_params(p: Params, known_tasks: Sequence[str]) -> None:
     """Names, non-empty lists, devices, loss parameters and report formats of a typed params file."""
-    from w2s.losses import make_loss
+    from w2s.loss_params import check_loss_params  # the losses' parameters, without torch
 
     for key in ("tasks", "ladder", "pairs", "methods"):
         if not getattr(p, key):
@@ -105,7 +109,7 @@ def check_params(p: Params, known_tasks: Sequence[str]) -> None:
     for name, values in p.losses.items():
         check_name(name, "losses", "key")
         try:
-            make_loss(name, values)
+            check_loss_params(name, values)
         except InputError as err:
             raise InputError(f"losses.{name}: {err}") from None
     check_devices(p)
