@@ -162,8 +162,9 @@ def table(summary: dict[str, Any]) -> str:
     lines.append(f"| **total** | {sum(r['count'] for r in summary['kinds'])} | {summary['total']:.1f} | | 100% |")
     ratio = summary["ratio"]
     lines.append("")
+    shown = "n/a (no embed/saliency stage)" if ratio is None else f"{ratio:.2f}"
     lines.append(f"(total − forward passes) / forward passes = ({summary['total']:.1f} − {summary['forward']:.1f}) / "
-                 f"{summary['forward']:.1f} = " + ("n/a (no embed/saliency stage)" if ratio is None else f"{ratio:.2f}"))
+                 f"{summary['forward']:.1f} = {shown}")
     return "\n".join(lines)
 
 
