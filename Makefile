@@ -39,5 +39,5 @@ compare:  ## params and metrics of the workspace against REV (default HEAD): mak
 docs-check:  ## the links, stages, params keys and files that README and docs/ name exist
 	$(PY) -m pytest tests/test_docs.py -q
 
-bench-smoke:  ## the speed benchmark at tiny sizes (seconds; the real numbers: docs/performance.md)
+bench-smoke:  ## the speed benchmark at tiny sizes (seconds; the real numbers: docs/performance.md; the integration tier runs it too)
 	OMP_NUM_THREADS=1 $(PY) -m benchmarks.bench --tiny --device cpu

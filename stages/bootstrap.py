@@ -16,6 +16,7 @@ from w2s.config import CHAIN_SEP, load_params
 from w2s.errors import InputError
 from w2s.inputs import bootstrap_reads
 from w2s.io import read_features, read_parquet, write_json, write_parquet
+from w2s.pipeline import needs_torch
 from w2s.runs import read_predictions, write_run
 from w2s.validate import check_args
 
@@ -36,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_args(params, task=args.task, seed=args.seed)
     if args.chain not in params.bootstrap.chains:
         raise InputError(f"--chain {args.chain!r} is not in params.yaml bootstrap.chains {params.bootstrap.chains}")
-    cli.deterministic(threads=1)
+    if needs_torch(params.train, [params.bootstrap.method]):  # an L-BFGS probe never imports torch
+        cli.deterministic(threads=1)
     models = params.bootstrap.models(args.chain)
     method = params.bootstrap.method
     reads = bootstrap_reads(params, args.chain, args.seed, args.gt_runs, args.features)  # what bootstrap_inputs hashed

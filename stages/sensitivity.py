@@ -14,6 +14,7 @@ from w2s import cli
 from w2s.analysis import format_pgr
 from w2s.config import load_params
 from w2s.io import read_features, read_parquet, write_parquet
+from w2s.pipeline import needs_torch
 from w2s.sensitivity import sensitivity_task, skip_reason
 from w2s.validate import check_args
 
@@ -27,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     params = load_params(args.params)
     check_args(params, task=args.task)
-    cli.deterministic(threads=1)
+    if needs_torch(params.train, params.methods):  # L-BFGS probes (xent, kl) never import torch
+        cli.deterministic(threads=1)
     skipped = skip_reason(params)
     if skipped:  # an empty table keeps the DAG whole (the report shows a note in place of the figure)
         write_parquet(pl.DataFrame(), args.out)

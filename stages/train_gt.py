@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 from w2s import cli
 from w2s.config import load_params
+from w2s.fitresult import is_main_process
 from w2s.io import read_features, read_parquet
-from w2s.pipeline import train_ground_truth
+from w2s.pipeline import needs_torch, train_ground_truth
 from w2s.runs import write_run
-from w2s.train import is_main_process
 from w2s.validate import check_args, check_features
 
 
@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_args(params, task=args.task, models=[args.model], seed=args.seed)
     if probe:
         check_features(args.features, params, args.model, args.task)
-    cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
+    if needs_torch(params.train, ["xent"]):  # an L-BFGS probe (numpy, scipy) never imports torch
+        cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
     run = train_ground_truth(read_parquet(args.pool), read_features(args.features) if probe else None, params,
                              args.task, args.model, args.seed)
     if not is_main_process():  # under `accelerate launch`, rank 0 writes

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from w2s import cli
 from w2s.config import Pair, load_params
+from w2s.fitresult import is_main_process
 from w2s.inputs import w2s_reads
 from w2s.io import read_features, read_parquet
-from w2s.pipeline import train_weak_to_strong
+from w2s.pipeline import needs_torch, train_weak_to_strong
 from w2s.runs import read_predictions, write_run
-from w2s.train import is_main_process
 from w2s.validate import check_args, check_features
 
 
@@ -35,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     reads = w2s_reads(params, pair.name, args.seed, args.gt_runs, args.features)  # what train_w2s_inputs hashed
     if probe:
         check_features(reads[f"features:{pair.strong}"], params, pair.strong, args.task)
-    cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
+    if needs_torch(params.train, [args.method]):  # an L-BFGS probe (numpy, scipy) never imports torch
+        cli.deterministic(threads=1 if probe else None)  # finetuning uses every core
     run = train_weak_to_strong(read_predictions(reads["weak"]),
                                read_features(reads[f"features:{pair.strong}"]) if probe else None,
                                params, args.task, pair, args.method, args.seed,

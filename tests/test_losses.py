@@ -135,6 +135,20 @@ def test_make_loss_binds_params() -> None:
     assert sorted(LOSSES) == ["entropy", "kl", "logconf", "product", "xent"]
 
 
+def test_the_registry_lists_every_loss_with_its_parameters() -> None:
+    """`w2s.loss_params` (what params.yaml is checked against, without torch) names exactly the losses of
+    LOSSES, each with its function's keyword-only parameters and their defaults."""
+    import inspect
+
+    from w2s.loss_params import LOSS_PARAMS, PARAM_RANGES
+
+    assert list(LOSS_PARAMS) == list(LOSSES)
+    for name, fn in LOSSES.items():
+        keywords = {p.name: p.default for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
+        assert dict(LOSS_PARAMS[name]) == keywords, name
+        assert set(keywords) <= set(PARAM_RANGES), name
+
+
 @pytest.mark.parametrize(("name", "params", "match"), [
     ("hinge", {}, "unknown loss 'hinge'; known: xent, logconf, product, kl, entropy"),
     ("logconf", {"alpha": 0.5}, "unknown parameter 'alpha'; known: alpha_max, warmup_frac"),

@@ -715,12 +715,12 @@ def check_train(t: TrainParams) -> None:
 
 def parse_params(raw: Any, where: str = "params.yaml") -> Params:
     """Build and validate `Params` from an already-parsed YAML mapping; errors start with `where: `."""
-    from w2s.losses import LOSSES
+    from w2s.loss_params import LOSS_PARAMS  # the names without the torch functions
     from w2s.tasks import TASK_NAMES
 
     try:
         params = Params.model_validate(raw)
-        validate(params, tuple(TASK_NAMES), tuple(LOSSES))
+        validate(params, tuple(TASK_NAMES), tuple(LOSS_PARAMS))
     except ValidationError as err:
         raise InputError(f"{where}: {describe(err, raw, Params)}") from None
     except InputError as err:

@@ -16,21 +16,22 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-import torch
 
 from w2s import runtime
 from w2s.config import Pair, Params, TrainParams
 from w2s.errors import InputError
-from w2s.losses import make_loss
+from w2s.fitresult import EvalPoint, FitResult, is_main_process, lr_factor
 from w2s.metrics import accuracy, auroc
 from w2s.probe import fit_probe, fit_probe_stepwise, select_c
 from w2s.splits import build_pool, split_train
 from w2s.tasks import FileTask, load_task
-from w2s.train import Data, EvalPoint, FitResult, fit, is_main_process, lr_factor, predict
+
+if TYPE_CHECKING:
+    from w2s.train import Data
 
 Features = tuple[np.ndarray, np.ndarray]
 """Cached features of a (task, model): (pool ids (N,), features (N, D)) from the `embed` stage."""
@@ -158,10 +159,10 @@ def id_positions(known: Iterable[int], ids: Iterable[int], lacking: str) -> list
     return [pos[i] for i in wanted]
 
 
-def _rows(features: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> torch.Tensor:
+def _rows(features: tuple[np.ndarray, np.ndarray], ids: np.ndarray) -> np.ndarray:
     """Feature rows (len(ids), D) for pool ids, in the order of `ids`."""
     feat_ids, feats = features
-    return torch.from_numpy(feats[id_positions(feat_ids, ids, "features lack")])
+    return feats[id_positions(feat_ids, ids, "features lack")]
 
 
 def _texts(pool: pl.DataFrame, ids: np.ndarray) -> list[str]:
@@ -177,6 +178,14 @@ FIXED_OBJECTIVE_LOSSES = ("xent", "kl")
 """Losses with a fixed target, hence a fixed convex objective for a probe: fitted by L-BFGS
 (`w2s.probe.fit_probe`; kl = xent minus a constant). Every other loss moves its target with the
 student's own predictions and is fitted stepwise (`w2s.probe.fit_probe_stepwise`)."""
+
+
+def needs_torch(train: TrainParams, losses: Iterable[str]) -> bool:
+    """Whether runs of `losses` under `train` compute with torch: finetune/lora always; probes only for the
+    stepwise losses (their loss functions are torch's), never for xent/kl, whose L-BFGS fit is numpy and
+    scipy. A training stage configures torch (`w2s.cli.deterministic`) only when this is true, so a probe
+    stage of xent or kl never imports it: ~3 s per process, paid by dozens of stages in a cold run."""
+    return train.mode != "probe" or any(loss not in FIXED_OBJECTIVE_LOSSES for loss in losses)
 
 
 def _eval_point(step: int, epoch: float, p1_of: Callable[[np.ndarray], np.ndarray], test: tuple[np.ndarray, np.ndarray],
@@ -207,10 +216,10 @@ def _train_probe(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_par
     (history) is recorded every `train.eval_every` optimiser steps (L-BFGS iterations) and at the end;
     it never feeds back into the fit."""
     start = time.perf_counter()
-    x = _rows(feats, train_ids).numpy()
+    x = _rows(feats, train_ids)
     t = targets.astype(np.float64)
-    test_set = (_rows(feats, test["id"].to_numpy()).numpy(), test["label"].to_numpy())
-    held = None if weak_eval is None else (_rows(feats, weak_eval[0]).numpy(), np.asarray(weak_eval[1], dtype=float))
+    test_set = (_rows(feats, test["id"].to_numpy()), test["label"].to_numpy())
+    held = None if weak_eval is None else (_rows(feats, weak_eval[0]), np.asarray(weak_eval[1], dtype=float))
     c, scores = probe_c(train, x, t, seed, where)
     history: list[EvalPoint] = []
 
@@ -220,7 +229,9 @@ def _train_probe(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_par
 
     if loss in FIXED_OBJECTIVE_LOSSES:
         probe = fit_probe(x, t, c, tol=train.probe_tol, max_iter=train.probe_max_iter, monitor=monitor)
-    else:
+    else:  # the stepwise losses are torch functions (w2s.losses): torch is imported here, not for L-BFGS fits
+        from w2s.losses import make_loss
+
         probe = fit_probe_stepwise(
             x, t, make_loss(loss, loss_params), c, epochs=train.epochs, batch_size=train.batch_size * train.grad_accum,
             lr=train.lr, seed=seed, tol=train.probe_tol, monitor=monitor,
@@ -233,7 +244,7 @@ def _train_probe(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_par
                        objective=probe.objective, grad_norm=probe.grad_norm, converged=probe.converged,
                        optimizer=probe.optimizer, probe_c=c, probe_c_cv=scores, seconds=time.perf_counter() - start,
                        n_train=len(t))
-    return (lambda ids: probe.predict(_rows(feats, ids).numpy())), result
+    return (lambda ids: probe.predict(_rows(feats, ids))), result
 
 
 def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: dict[str, float],
@@ -247,8 +258,12 @@ def _train(train_ids: np.ndarray, targets: np.ndarray, loss: str, loss_params: d
     """
     if not isinstance(features, TextSource):
         return _train_probe(train_ids, targets, loss, loss_params, features, test, train, seed, weak_eval, where)
+    import torch
+
+    from w2s.losses import make_loss
     from w2s.models import load_classifier
     from w2s.textdata import tokenize_rows
+    from w2s.train import fit, predict
 
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)

@@ -33,14 +33,16 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from scipy.optimize import minimize
 from scipy.special import expit
 
 from w2s.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 Monitor = Callable[[int, float, Callable[[np.ndarray], np.ndarray]], None]
 """`monitor(step, epoch, p1_of)` after each optimiser step: `p1_of(x)` gives p(y=1) of raw feature rows
@@ -192,7 +194,7 @@ def fit_probe(x: np.ndarray, targets: np.ndarray, c: float, *, tol: float = 1e-6
                     seconds=time.perf_counter() - start)
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+LossFn = Callable[["torch.Tensor", "torch.Tensor", float], "torch.Tensor"]
 
 
 def fit_probe_stepwise(x: np.ndarray, targets: np.ndarray, loss_fn: LossFn, c: float, *, epochs: int,
@@ -209,6 +211,8 @@ def fit_probe_stepwise(x: np.ndarray, targets: np.ndarray, loss_fn: LossFn, c: f
     `lr` (default: constant). Stopping rule: the budget, nothing else. `grad_norm` is the fixed-point
     gradient norm (module docstring) and `converged` whether it is at most `tol`.
     """
+    import torch  # only the stepwise fits use it (their losses are torch functions): `fit_probe` needs none
+
     from w2s.train import feature_batches
 
     start = time.perf_counter()

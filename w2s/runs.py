@@ -4,11 +4,14 @@ and history.json (test accuracy every `train.eval_every` steps)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from w2s.io import atomic_dir, read_parquet, write_json
-from w2s.pipeline import RunResult
+
+if TYPE_CHECKING:  # a type only: the analysis stages read runs without the training code (torch)
+    from w2s.pipeline import RunResult
 
 PREDICTIONS = "predictions.parquet"
 

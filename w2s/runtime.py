@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from w2s.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_VAR, COMPILE_VAR, RENDERER_VAR = "W2S_DEVICE", "W2S_COMPILE", "W2S_RENDERER"
 DEVICE_FORM = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
@@ -42,6 +44,8 @@ def resolve_device(setting: str, where: str = DEVICE_VAR) -> torch.device:
     """The torch device `setting` names on this machine: `auto` is this process's CUDA device if there is
     one (LOCAL_RANK under `accelerate launch`), else the CPU. A CUDA or MPS device this machine lacks stops
     with one line naming `where` (a stage fails at its start, not after minutes of work)."""
+    import torch  # here, not at the top: stages that never touch a device (analyses, probes) skip its import
+
     if setting == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
@@ -84,7 +88,9 @@ def renderer() -> str:
 
 
 def check_all() -> None:
-    """Every machine setting is well formed and the device exists here (the `validate` stage calls it)."""
-    device()
+    """Every machine setting is well formed and the device exists here (the `validate` stage calls it).
+    `auto` and `cpu` exist on every machine, so only another device costs the torch import."""
+    if device_setting() not in ("auto", "cpu"):
+        device()
     compile_backbone()
     renderer()

@@ -46,15 +46,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-import torch
 
 from w2s import runtime
 from w2s.config import Params, SaliencyParams, TrainParams
 from w2s.errors import InputError
+
+if TYPE_CHECKING:  # types only: the finetuning functions import torch, the summary stage never does
+    import torch
 
 CONDITIONS = ("probe_weak", "probe_gt", "finetune_weak", "finetune_weak_probe_gt", "finetune_gt")
 ROWS_SCHEMA = {"task": pl.Utf8, "model": pl.Utf8, "weak": pl.Utf8, "seed": pl.Int64, "condition": pl.Utf8,
@@ -63,7 +65,7 @@ SUMMARY_SCHEMA = {"task": pl.Utf8, "model": pl.Utf8, "weak": pl.Utf8, "condition
                   "value": pl.Float64, "low": pl.Float64, "high": pl.Float64, "n_seeds": pl.Int64,
                   "n_train": pl.Int64, "n_test": pl.Int64}
 #: (generator) -> (a w2s.models.SequenceClassifier, its tokenizer); fresh weights on every call.
-ModelFactory = Callable[[torch.Generator], tuple[torch.nn.Module, Any]]
+ModelFactory = Callable[["torch.Generator"], tuple["torch.nn.Module", Any]]
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ def probe_correct(train_x: np.ndarray, targets: np.ndarray, test_x: np.ndarray, 
 def finetune(make_model: ModelFactory, texts: list[str], targets: np.ndarray, params: TrainParams,
              seed: int) -> tuple[torch.nn.Module, Any]:
     """A fresh model from `make_model`, finetuned with `xent` on (texts, soft targets) under `params`."""
+    import torch
+
     from w2s.losses import make_loss
     from w2s.textdata import tokenize_rows
     from w2s.train import fit
@@ -164,6 +168,8 @@ def run_conditions(data: SaliencyData, make_model: ModelFactory, params: TrainPa
                    c: float = 1.0) -> dict[str, np.ndarray]:
     """Per test row, whether each of the five CONDITIONS (module docstring) predicts its label: a (M,) bool
     array per condition, in CONDITIONS order. Every model reads the texts at `params.max_length` tokens."""
+    import torch
+
     from w2s.textdata import tokenize_rows
     from w2s.train import activations, predict
 

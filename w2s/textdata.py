@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
-from transformers import PreTrainedTokenizerBase
 
 from w2s.errors import InputError
+
+if TYPE_CHECKING:  # a type only: transformers is imported by whoever loads the tokenizer
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)

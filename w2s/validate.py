@@ -41,7 +41,7 @@ def check_name(name: object, where: str, what: str = "name") -> None:
 
 def check_params(p: Params, known_tasks: Sequence[str]) -> None:
     """Names, non-empty lists and loss parameters of a typed params file."""
-    from w2s.losses import make_loss
+    from w2s.loss_params import check_loss_params  # the losses' parameters, without torch
 
     for key in ("tasks", "ladder", "pairs", "methods"):
         if not getattr(p, key):
@@ -63,7 +63,7 @@ def check_params(p: Params, known_tasks: Sequence[str]) -> None:
     for name, values in p.losses.items():
         check_name(name, "losses", "key")
         try:
-            make_loss(name, values)
+            check_loss_params(name, values)
         except InputError as err:
             raise InputError(f"losses.{name}: {err}") from None
 
