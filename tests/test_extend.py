@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import LlamaConfig
 
-from w2s import losses, tasks
+from w2s import loss_params, losses, tasks
 from w2s.errors import InputError
 from w2s.losses import LOSSES, make_loss, xent
 from w2s.metrics import accuracy
@@ -59,7 +59,8 @@ def smoothed(logits: Tensor, weak: Tensor, progress: float, *, epsilon: float = 
 
 def test_add_a_loss(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(losses, "LOSSES", {**LOSSES, "smoothed": smoothed})
-    monkeypatch.setattr(losses, "_PARAM_RANGES", {**losses._PARAM_RANGES, "epsilon": (0.0, 1.0)})
+    monkeypatch.setattr(loss_params, "LOSS_PARAMS", {**loss_params.LOSS_PARAMS, "smoothed": {"epsilon": 0.1}})
+    monkeypatch.setattr(loss_params, "PARAM_RANGES", {**loss_params.PARAM_RANGES, "epsilon": (0.0, 1.0)})
     loss = make_loss("smoothed", {"epsilon": 0.2})
     logits = torch.tensor([-30.0, -1.0, 0.5, 40.0], requires_grad=True)
     weak = torch.tensor([0.0, 0.3, 0.9, 1.0])

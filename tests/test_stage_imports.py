@@ -34,7 +34,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     **{stage: MODEL_LIBRARIES for stage in ("train_gt", "train_w2s", "bootstrap", "sensitivity")},
     **{stage: ("torch", *MODEL_LIBRARIES) for stage in (
         "validate", "prepare", "analyze", "agreement", "overfitting", "bootstrap_report", "saliency_summary",
-        "plots_page", "report")},
+        "plots_page", "report", "sources", "inputs", "headline")},
 }
 #: On top of FORBIDDEN, not at import time either: the probe stages import torch lazily, when they use it.
 LAZY = {stage: ("torch",) for stage in ("train_gt", "train_w2s", "bootstrap", "sensitivity")}
@@ -126,14 +126,15 @@ def probe_inputs(repo: Path) -> list[str]:
     ids = np.arange(n)
     labels = (ids % 2).astype(np.int8)
     parts = ["test"] * 40 + ["train_transfer"] * 60
-    run = repo / "gt"
-    run.mkdir()
+    run = repo / "gt" / "minilm_l3" / "seed0"
+    run.mkdir(parents=True)
     pl.DataFrame({"id": ids, "part": parts, "label": labels, "p1": rng.uniform(0.2, 0.8, n)}).write_parquet(
         run / "predictions.parquet")
     features = (rng.normal(size=(n, 8)) + labels[:, None]).astype(np.float32)
-    write_features(repo / "mpnet.safetensors", ids, features, {})
-    return ["--task", "sst2", "--weak", "minilm_l3", "--strong", "mpnet", "--seed", "0", "--weak-run", "gt",
-            "--features", "mpnet.safetensors"]
+    (repo / "features").mkdir()
+    write_features(repo / "features" / "mpnet.safetensors", ids, features, {})
+    return ["--task", "sst2", "--pair", "minilm_l3-to-mpnet", "--seed", "0", "--gt-runs", "gt",
+            "--features", "features"]
 
 
 def test_an_lbfgs_probe_run_never_imports_torch(tmp_path: Path) -> None:

@@ -92,18 +92,18 @@ def test_a_gpu_study_still_loads_on_a_cpu_machine(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("device", ["cpu", "cpu:0", "cuda", "cuda:0", "cuda:12", "mps", "mps:1", "cuda:01", "cuda:",
                                     "CUDA", "cuda:-1", "gpu", "cuda:1:2", "cuda:0 ", "tpu:9", "meta", "cuda:٣"])
-def test_devices_checked_without_torch_are_the_ones_torch_accepts(device: str) -> None:
-    """`check_device` answers a well-formed device string (`DEVICE`) without importing torch (seconds per
-    stage); that shortcut must accept exactly what torch parses to a device type the pipeline uses."""
+def test_device_settings_checked_without_torch_are_the_ones_torch_accepts(device: str) -> None:
+    """`runtime.device_setting` checks `$W2S_DEVICE`'s form without importing torch (seconds per stage);
+    that check must accept only what torch parses to a device type the pipeline uses."""
     import torch
 
-    from w2s.validate import DEVICE, DEVICE_TYPES
-
     try:
-        accepted = torch.device(device).type in DEVICE_TYPES
+        accepted = torch.device(device).type in ("cpu", "cuda", "mps")
     except (RuntimeError, ValueError):
         accepted = False
-    if DEVICE.fullmatch(device):
+    from w2s import runtime
+
+    if runtime.DEVICE_FORM.fullmatch(device):
         assert accepted, device
 
 

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_VAR, COMPILE_VAR, RENDERER_VAR = "W2S_DEVICE", "W2S_COMPILE", "W2S_RENDERER"
-DEVICE_FORM = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+DEVICE_FORM = re.compile(r"auto|cpu|mps|cuda(:(0|[1-9][0-9]*))?")
+"""The forms of `$W2S_DEVICE`; each (but auto) one torch parses (tests/test_validate.py), checked without it."""
 DEVICES = "auto, cpu, cuda, cuda:<index>, mps"
 RENDERERS = ("auto", "quarto", "offline")
 
