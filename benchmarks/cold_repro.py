@@ -146,8 +146,9 @@ def summarize(total: float, before: float, stages: list[tuple[str, float]]) -> d
     kinds: dict[str, list[float]] = defaultdict(list)
     for name, seconds in stages:
         kinds[name.split("@")[0]].append(seconds)
-    rows = [{"kind": kind, "count": len(v), "seconds": sum(v), "mean": sum(v) / len(v), "share": sum(v) / total}
-            for kind, v in kinds.items()]
+    rows: list[dict[str, Any]] = [
+        {"kind": kind, "count": len(v), "seconds": sum(v), "mean": sum(v) / len(v), "share": sum(v) / total}
+        for kind, v in kinds.items()]
     rows.sort(key=lambda r: -r["seconds"])
     rows.append({"kind": "(dvc start)", "count": 0, "seconds": before, "mean": before, "share": before / total})
     forward = sum(r["seconds"] for r in rows if r["kind"] in FORWARD_KINDS)
