@@ -109,7 +109,8 @@ def test_texts_longer_than_the_context_are_truncated_and_counted(lab: Path) -> N
         assert np.isfinite(f.get_tensor("features")).all()
     metric = json.loads((lab / "metrics/truncation/sst2/minilm_l3.json").read_text())
     assert metric == {"task": "sst2", "model": "minilm_l3", "max_length": limit, "truncation": "right",
-                      "n_rows": len(texts),
+                      "n_rows": len(texts), "hub_id": "sentence-transformers/paraphrase-MiniLM-L3-v2",
+                      "revision": metric["revision"],  # the snapshot loaded (tests/integration/test_revisions_real.py)
                       "n_truncated": expected, "share_truncated": expected / len(texts)}
     print(f"embed.max_length={limit}: {expected} of {len(texts)} sst2 texts truncated")
 

@@ -54,7 +54,8 @@ def origin(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 def fresh(origin: Path, tmp_path: Path) -> Path:
     clone = tmp_path / "fresh"
     run(tmp_path, "git", "clone", "-q", str(origin), str(clone))
-    assert not (clone / "data").exists() and not (clone / ".dvc" / "cache").exists()
+    # only the committed data records (data/sources), no DVC output and no cache
+    assert not (clone / "data" / "runs").exists() and not (clone / ".dvc" / "cache").exists()
     return clone
 
 

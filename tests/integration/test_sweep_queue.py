@@ -72,7 +72,7 @@ def test_queued_grid_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.T
         assert exp["params"]["data"]["local_dir"] == "../shared/datasets"
     more_tasks = {n: e for n, e in exps.items() if e["params"]["tasks"] == ["sst2", "boolq"]}
     assert len(more_tasks) == 1, exps.keys()
-    boolq = next(iter(more_tasks.values()))["metrics"]["metrics/pgr.json"]
+    boolq = json.loads(git(lab, "show", f"{next(iter(more_tasks.values()))['rev']}:metrics/pgr.json").stdout)
     assert boolq["boolq/minilm_l3-to-minilm_l6/logconf/n_seeds"] == 1
     exps = {n: e for n, e in exps.items() if n not in more_tasks}
     cells = set()

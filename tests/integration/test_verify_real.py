@@ -83,7 +83,7 @@ def test_pull_from_a_local_remote_reruns_nothing(tmp_path: Path, tmp_path_factor
     dvc(lab, "push")
     other = tmp_path / "other"
     run(tmp_path, "git", "clone", "-q", str(lab), str(other))
-    assert not (other / "data").exists()
+    assert not (other / "data" / "runs").exists()  # a clone has the committed data records only
     dvc(other, "pull")
     out = dvc(other, "repro").stdout
     assert stages_run(out) == [], out  # only the always-run sources@<task>
