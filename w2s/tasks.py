@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -119,18 +119,35 @@ def format_sciq(ex: Example, rng: np.random.Generator, pool: AnswerPool,
     return None if candidate is None else (f"Question: {ex['question']}\nAnswer: {candidate}", 0)
 
 
+def format_choice(prompt: str, candidates: Sequence[str | None], correct: int, rng: np.random.Generator,
+                  answer_prefix: str = "Answer: ") -> tuple[str, int]:
+    """A multiple-choice question as one binary row: `prompt`, a line break, `answer_prefix` and either
+    the correct candidate (label 1) or a uniformly drawn wrong one (label 0), 50/50.
+
+    The one formatter of every multiple-choice task (built-in and file tasks alike), so they all turn a
+    question into a row the same way, in every split. Wrong candidates are the non-null candidates whose
+    text differs from the correct one; where none does, the correct one is shown (label 1). `correct` is
+    an index into `candidates`; out of range raises InputError (the caller adds the file and row).
+    The draws: one uniform number for correct-or-wrong, then one integer for the wrong candidate.
+    """
+    if not 0 <= correct < len(candidates) or candidates[correct] is None:
+        raise InputError(f"answer index {correct} is not one of the {len(candidates)} candidates "
+                         f"0..{len(candidates) - 1}")
+    right = candidates[correct]
+    wrong = [c for c in candidates if c is not None and c != right]
+    is_correct = rng.random() < 0.5 or not wrong
+    shown = right if is_correct else wrong[int(rng.integers(len(wrong)))]
+    return f"{prompt}\n{answer_prefix}{shown}", int(is_correct)
+
+
 def format_cosmos_qa(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
-    """One binary example per question: the correct answer (label 1) or a uniformly drawn wrong one
-    (label 0), 50/50. Wrong candidates are answers whose text differs from the correct one; if none
-    does, the correct answer is shown (label 1). A label outside 0..3 raises InputError."""
+    """`format_choice` over answer0..answer3 with the context and question as the prompt; `label` is the
+    right answer's index (outside 0..3: InputError naming the row's id)."""
     index = int(ex["label"])
     if index not in range(4):
         raise InputError(f"label {index} is not an answer index 0..3 (id {ex.get('id')!r})")
-    correct = ex[f"answer{index}"]
-    wrong = [a for k in range(4) if (a := ex[f"answer{k}"]) is not None and a != correct]
-    is_correct = rng.random() < 0.5 or not wrong
-    candidate = correct if is_correct else wrong[int(rng.integers(len(wrong)))]
-    return f"{ex['context']}\nQuestion: {ex['question']}\nAnswer: {candidate}", int(is_correct)
+    return format_choice(f"{ex['context']}\nQuestion: {ex['question']}", [ex[f"answer{k}"] for k in range(4)],
+                         index, rng)
 
 
 def split_dialogue(dialogue: str) -> tuple[str, str] | None:
