@@ -170,26 +170,31 @@ class Pair(Section):
         """`<weak>-to-<strong>`: the pair's name in params.yaml, stage names and run folders."""
         return f"{self.weak}{CHAIN_SEP}{self.strong}"
 
+    @staticmethod
+    def split(name: str) -> tuple[str, str]:
+        """(weak, strong) of a pair written `<weak>-to-<strong>`; ValueError saying the form otherwise."""
+        parts = name.split(CHAIN_SEP)
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"{name!r} must be two model keys joined by '{CHAIN_SEP}', e.g. minilm_l3-to-mpnet")
+        return parts[0], parts[1]
+
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, data: Any) -> Any:
         """params.yaml writes a pair `<weak>-to-<strong>` (DVC names the stages after it); a `{weak, strong}`
         mapping is read too (in code), but dvc.yaml needs the string."""
         if isinstance(data, str):
-            parts = data.split(CHAIN_SEP)
-            if len(parts) != 2 or not all(parts):
-                raise ValueError(f"{data!r} must be two model keys joined by '{CHAIN_SEP}', e.g. minilm_l3-to-mpnet")
-            return {"weak": parts[0], "strong": parts[1]}
+            weak, strong = cls.split(data)
+            return {"weak": weak, "strong": strong}
         return data
 
     @classmethod
     def parse(cls, name: str, where: str = "pairs") -> Pair:
         """The pair written `<weak>-to-<strong>`; a malformed name is one line naming `where`."""
-        parts = name.split(CHAIN_SEP)
-        if len(parts) != 2 or not all(parts):
-            raise InputError(f"{where}: {name!r} must be two model keys joined by '{CHAIN_SEP}', "
-                             "e.g. minilm_l3-to-mpnet")
-        return cls(*parts)
+        try:
+            return cls(*cls.split(name))
+        except ValueError as e:
+            raise InputError(f"{where}: {e}") from None
 
 
 PairName = Annotated[Pair, WithJsonSchema({
