@@ -57,7 +57,7 @@ def test_text_template_errors(tmp_path: Path) -> None:
 def test_test_path_is_the_test_split() -> None:
     out = load(FileTask(QA_TRAIN, label_column="correct", text_template=QA_TEMPLATE, test_path=QA_TEST))
     assert sorted(out) == ["test", "train"]
-    assert out["test"]["text"].to_list() == ["Question: Is ice cold?\nAnswer: yes", "Question: Is fire cold?\nAnswer: yes"]
+    assert out["test"]["text"].to_list() == [f"Question: Is {what} cold?\nAnswer: yes" for what in ("ice", "fire")]
     pool = build_pool(out, n_train=4, n_test=2, seed=0, task="mine")
     test = pool.filter(pl.col("part") == "test")
     assert sorted(test["text"]) == sorted(out["test"]["text"])  # used as it is, not carved from the train file
@@ -81,7 +81,8 @@ def test_multiple_choice_columns_use_the_shared_formatter() -> None:
     out = load(task, seed=3)["train"]
     raw = pl.read_csv(QUIZ)
     rng = stable_rng(3, "format", "mine", "train")
-    expected = [format_choice(r["question"], [r["a"], r["b"], r["c"]], r["answer"], rng) for r in raw.iter_rows(named=True)]
+    expected = [format_choice(r["question"], [r["a"], r["b"], r["c"]], r["answer"], rng)
+                for r in raw.iter_rows(named=True)]
     assert out.select("text", "label").rows() == expected
     assert out["group"].to_list() == raw["question"].to_list()
     assert set(out["label"]) == {0, 1}
@@ -167,3 +168,30 @@ def test_split_train_is_unchanged_on_balanced_pools() -> None:
     parts = split_train(pool, seed=5, weak_fraction=0.3).join(pool.select("id", "label"), on="id")
     weak = parts.filter(pl.col("part") == "train_weak")
     assert weak.group_by("label").len().sort("label")["len"].to_list() == [12, 12]
+
+
+# --- the documented examples --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/your-data.md"])
+def test_documented_file_tasks_load(page: str, tmp_path: Path) -> None:
+    """The YAML example of each page passes params validation and every task in it loads from its fixture."""
+    import re
+
+    import yaml
+
+    root = Path(__file__).parents[1]
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", (root / page).read_text(), re.S) if "file_tasks" in b)
+    example = yaml.safe_load(block)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["data"]["file_tasks"] = example["data"]["file_tasks"]
+    raw["tasks"] = example["tasks"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = load_params(tmp_path / "params.yaml")
+    assert {"my_qa", "my_quiz", "my_skewed"} <= set(params.data.file_tasks)
+    for name, fields in params.data.file_tasks.items():
+        task = FileTask(**{**fields.model_dump(), "path": str(root / fields.path),
+                           "test_path": fields.test_path and str(root / fields.test_path)})
+        out = load_task(name, source="hub", local_dir=None, seed=0, file_tasks={name: task})
+        assert all(frame.height >= 2 for frame in out.values()), name
+    assert params.data.file_tasks["my_qa"].text_template == "Question: {question}\nAnswer: {answer}"

@@ -33,8 +33,8 @@ def test_a_missing_model_failure_says_how_to_build_it(tmp_path: Path) -> None:
     """The repo's conftest hook, in a pytest run of its own: the failure report carries the cache command."""
     for name in ("conftest.py", "system.py"):
         (tmp_path / name).write_text((ROOT / "tests" / name).read_text())
-    (tmp_path / "test_load.py").write_text(
-        "def test_load():\n    raise OSError(\"model 'org/x' cannot be loaded: not in the local Hugging Face cache\")\n")
+    failure = "model 'org/x' cannot be loaded: not in the local Hugging Face cache"
+    (tmp_path / "test_load.py").write_text(f"def test_load():\n    raise OSError({failure!r})\n")
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_load.py"],
                           cwd=tmp_path, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
