@@ -141,10 +141,13 @@ def imbalanced(n0: int, n1: int) -> dict[str, pl.DataFrame]:
 def test_downsample_says_the_largest_sizes_that_fit() -> None:
     """The issue's held-out file, 1,368 negatives and 2,407 positives, at the default sizes: the test
     draw takes 400 of each, leaving 968 negatives, so n_train 1936 is the most that fits."""
-    message = raises(lambda: build_pool(imbalanced(1368, 2407), n_train=2000, n_test=800, seed=0, task="mine"),
+    message = raises(lambda: build_pool(imbalanced(1368, 2407), n_train=2000, n_test=800, seed=0, task="mine",
+                                        balance="downsample"),
                      "968 rows of label 0", "prepare.n_train=2000 needs 1000 of each",
                      "prepare.per_task: {mine: {n_train: 1936}}", "data.file_tasks.mine.balance: natural")
-    print(message)
+    built_in = raises(lambda: build_pool(imbalanced(1368, 2407), n_train=2000, n_test=800, seed=0, task="mine"),
+                      "{mine: {n_train: 1936}}")
+    assert built_in == message.split("; or, for a file task")[0]  # a built-in task has no balance choice
     pool = build_pool(imbalanced(1368, 2407), n_train=1936, n_test=800, seed=0, task="mine")
     assert pool.group_by("part", "label").len().sort("part", "label")["len"].to_list() == [400, 400, 968, 968]
 

@@ -69,10 +69,11 @@ def _ranked(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
             .with_columns(pl.int_range(pl.len()).over("label").alias("_k")))
 
 
-def quotas(counts: dict[int, int], n: int, balance: str) -> dict[int, int]:
+def quotas(counts: dict[int, int], n: int, balance: str | None) -> dict[int, int]:
     """Rows of each label in a draw of `n` from a split with `counts` rows per label: n/2 each
-    (`downsample`), or the split's label rate, n * count / total rounded, at least 1 of each (`natural`)."""
-    if balance == "downsample":
+    (`downsample`, or None: a built-in task), or the split's label rate, n * count / total rounded, at
+    least 1 of each (`natural`)."""
+    if balance in (None, "downsample"):
         return {0: n // 2, 1: n // 2}
     if balance != "natural":
         raise InputError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
@@ -80,9 +81,9 @@ def quotas(counts: dict[int, int], n: int, balance: str) -> dict[int, int]:
     return {0: n - ones, 1: ones}
 
 
-def _most_that_fit(counts: dict[int, int], balance: str) -> int:
+def _most_that_fit(counts: dict[int, int], balance: str | None) -> int:
     """The largest even n whose `quotas` the split's `counts` can supply (0 if none)."""
-    if balance == "downsample":
+    if balance in (None, "downsample"):
         return 2 * min(counts.values())
     n = sum(counts.values()) - sum(counts.values()) % 2
     while n >= 2 and any(q > counts[k] for k, q in quotas(counts, n, balance).items()):
@@ -91,24 +92,23 @@ def _most_that_fit(counts: dict[int, int], balance: str) -> int:
 
 
 def take_balanced(frame: pl.DataFrame, n: int, rng: np.random.Generator, *, task: str, split: str,
-                  what: str, balance: str = "downsample") -> tuple[pl.DataFrame, pl.DataFrame]:
+                  what: str, balance: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(n random rows, `quotas` of each label: n/2 each by default; the other rows), both in random order,
     columns as `frame`.
 
     The draw is nested: for the same rng state, the rows taken for n are among those taken for n + 2
     (with `downsample`). Raises InputError naming the task, split, class counts and `what` (e.g.
     "n_test=800", the prepare key) if a label has too few rows, with the largest size that fits and the
-    `prepare.per_task` line that sets it.
+    `prepare.per_task` line that sets it (and, for a file task's `downsample`, the `natural` choice).
     """
     counts = {k: int((frame["label"] == k).sum()) for k in (0, 1)}
     want = quotas(counts, n, balance)
     if any(want[k] > counts[k] for k in (0, 1)):
-        need = (f"{want[0]} of each" if balance == "downsample" else
-                f"{want[0]} of label 0 and {want[1]} of label 1 (the split's label rate)")
-        key = what.split("=")[0]
-        most = _most_that_fit(counts, balance)
-        fix = (f"the most that fit: {key.split('.')[-1]} {most}, set prepare.per_task: "
-               f"{{{task or '<task>'}: {{{key.split('.')[-1]}: {most}}}}}" if most >= 2 else "too few rows")
+        need = (f"{want[0]} of label 0 and {want[1]} of label 1 (the split's label rate)" if balance == "natural"
+                else f"{want[0]} of each")
+        key, most = what.split("=")[0].split(".")[-1], _most_that_fit(counts, balance)
+        fix = (f"the most that fit: {key} {most}, set prepare.per_task: {{{task or '<task>'}: {{{key}: {most}}}}}"
+               if most >= 2 else "too few rows")
         also = (f"; or, for a file task, data.file_tasks.{task}.balance: natural (keep the file's label rate)"
                 if balance == "downsample" and task else "")
         raise InputError(f"{_who(task)}: split {split} has {counts[0]} rows of label 0 and {counts[1]} of "
@@ -125,7 +125,7 @@ def _check_sizes(n_train: int, n_test: int, task: str) -> None:
 
 
 def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, seed: int,
-               task: str = "", balance: str = "downsample") -> pl.DataFrame:
+               task: str = "", balance: str | None = None) -> pl.DataFrame:
     """The pool every seed of a task draws from: `n_test` test rows and `n_train` training rows.
 
     `splits` is `load_task`'s output: {"train": df, "test": df} or one of them, each with columns text,
@@ -135,8 +135,9 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     and `n_train` training rows. A missing split is carved from the other one: the test rows are drawn
     first and the training rows from what is left, minus every row sharing a group with a drawn test
     row, so no text and no group is on both sides. The test draw and the training draw use separate
-    generators, so changing `n_train` never changes the test rows. `balance="natural"` (a file task's
-    choice) draws each label in proportion to its split's rate instead of n/2 each (`quotas`).
+    generators, so changing `n_train` never changes the test rows. `balance` is a file task's choice
+    (None: a built-in task, n/2 each): `natural` draws each label in proportion to its split's rate
+    instead (`quotas`).
 
     Returns columns id (Int64), text (Utf8), label (Int8), part ("train" | "test"), sorted by id: test
     rows get ids 0..n_test-1 and training rows n_test..n_test+n_train-1, each in a random order fixed
