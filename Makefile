@@ -14,8 +14,8 @@ export W2S_TEST_DATA_DIR
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
-setup:  ## a virtual environment in .venv/ with the project and its test tools (the README's set-up)
-	python3 -m venv $(VENV) && $(VENV)/bin/pip install $(PIP_FLAGS) torch==2.13.0 -e '.[dev]'
+setup:  ## the README's set-up (scripts/setup.sh): the tests' system packages, .venv/, the offline model cache where the hub is unreachable
+	VENV=$(VENV) PIP_FLAGS="$(PIP_FLAGS)" scripts/setup.sh
 
 repro:  ## the main job: the whole pipeline on params.yaml (prints the PGR table at the end)
 	. $(VENV)/bin/activate && dvc repro

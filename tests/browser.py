@@ -1,4 +1,4 @@
-"""Headless Chromium (Debian's `chromium`, installed by .ci/run) for the report checks.
+"""Headless Chromium (Debian's `chromium`, installed by scripts/setup.sh) for the report checks.
 
 The browser runs with every network path closed: host names resolve to nothing and any request goes
 to a dead local proxy, so a page that needs the internet to draw its charts fails the check.
@@ -9,11 +9,12 @@ dumped or the screenshot taken.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
+
+from system import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,12 +30,8 @@ NO_NETWORK = [
 
 
 def chromium() -> str:
-    """Path of the chromium binary; a clear failure (not a skip) when it is missing."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise AssertionError("chromium is not installed: `apt-get install -y chromium` (.ci/run does it)")
+    """Path of the chromium binary; a clear failure (not a skip) naming the install command when missing."""
+    return require_tool("chromium", "chromium", "chromium-browser", "google-chrome")
 
 
 def artifacts_dir() -> Path:

@@ -12,6 +12,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from system import MISSING_MODEL, MODEL_FIX  # noqa: E402
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """A failure caused by a model missing from the offline cache says, under the error, how to build it."""
+    report: pytest.TestReport = yield
+    if report.failed and any(needle in report.longreprtext for needle in MISSING_MODEL):
+        report.sections.append(("missing model", MODEL_FIX))
+    return report
 
 
 @pytest.fixture(scope="session")

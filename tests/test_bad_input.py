@@ -151,6 +151,46 @@ def test_group_column_the_file_lacks(lab: Path) -> None:
     refused(lab, *prepare("mine"), needles=("data.file_tasks.mine.group_column", "'doc_id'", "has: text, label"))
 
 
+def shaped_task(lab: Path, files_: dict[str, str], **fields: Any) -> None:
+    """Point params at a file task `mine` with `fields` (paths under data/raw/), writing `files_` there."""
+    for name, content in files_.items():
+        (lab / "data" / "raw").mkdir(parents=True, exist_ok=True)
+        (lab / "data" / "raw" / name).write_text(content)
+    edit(lab, lambda p: p.update(tasks=["mine"]) or p["data"].update(file_tasks={"mine": fields}))
+
+
+QUIZ = "question,a,b,answer,doc\n" + "".join(f"question {i},yes {i},no {i},{i % 2},d{i // 4}\n" for i in range(400))
+MC = {"path": "data/raw/quiz.csv", "text_template": "Q: {question}", "choices_columns": ["a", "b"],
+      "answer_column": "answer"}
+
+
+def test_good_shaped_file_task_is_prepared(lab: Path) -> None:
+    """Positive control for the cases below: multiple choice, a template, a test file and a group column."""
+    test = "question,a,b,answer,doc\n" + "".join(f"held {i},yes {i},no {i},{i % 2},h{i}\n" for i in range(60))
+    shaped_task(lab, {"quiz.csv": QUIZ, "held.csv": test}, **MC, test_path="data/raw/held.csv", group_column="doc")
+    edit(lab, lambda p: p["prepare"].update(n_test=40))
+    run(lab, sys.executable, *prepare("mine"))
+    pool = pl.read_parquet(lab / "data/prepared/mine.parquet")
+    assert pool.filter(pl.col("part") == "test")["text"].str.starts_with("Q: held ").all()
+    assert pool.height == 240
+
+
+@pytest.mark.parametrize(("fields", "test_file", "needles"), [
+    ({**MC, "text_template": "Q: {question} ({topic})"}, None,
+     ("data.file_tasks.mine.text_template", "data/raw/quiz.csv", "no column 'topic'")),
+    ({**MC, "test_path": "data/raw/held.csv"}, "question,a,b,c,answer,doc\nq,x,y,z,0,d\n",
+     ("data.file_tasks.mine.test_path", "data/raw/held.csv", "'c' is only in")),
+    ({**MC, "path": "data/raw/held.csv"}, "question,a,b,answer,doc\nq1,x,y,0,d\nq2,x,y,3,d\n",
+     ("data/raw/held.csv", "row 1", "column 'answer'", "answer index 3")),
+    ({**MC, "group_column": "doc", "path": "data/raw/held.csv"}, "question,a,b,answer,doc\nq1,x,y,0,d\nq2,x,y,1,\n",
+     ("data/raw/held.csv", "column 'doc'", "null in 1", "row 1")),
+], ids=["template-column", "test-columns", "answer-index", "null-group"])
+def test_bad_shaped_file_task(lab: Path, fields: dict[str, Any], test_file: str | None,
+                              needles: tuple[str, ...]) -> None:
+    shaped_task(lab, {"quiz.csv": QUIZ, **({"held.csv": test_file} if test_file else {})}, **fields)
+    refused(lab, *prepare("mine"), needles=needles)
+
+
 def test_more_rows_than_the_task_has(lab: Path) -> None:
     """sst2's validation split (our test) has 428 negative rows: n_test 1000 cannot be balanced."""
     edit(lab, lambda p: p["prepare"].update(n_test=1000))

@@ -425,9 +425,13 @@ def test_truncation_side_defaults_overrides_and_errors() -> None:
 
 def test_file_task_group_column(tmp_path: Path) -> None:
     path = tmp_path / "docs.csv"
-    path.write_text("doc,body,y\nd1,first,1\nd1,second,0\n,third,1\nd2,fourth,0\n")
+    path.write_text("doc,body,y\nd1,first,1\nd1,second,0\nd3,third,1\nd2,fourth,0\n,unlabelled,\n")
     out = load_task("mine", source="hub", local_dir=None, seed=0,
                     file_tasks={"mine": FileTask(str(path), "body", "y", group_column="doc")})["train"]
-    assert out["group"].to_list() == ["d1", "d1", "third", "d2"]  # a null group: the row is its own group
+    assert out["group"].to_list() == ["d1", "d1", "d3", "d2"]  # a dropped (unlabelled) row may lack a group
+    nulls = tmp_path / "nulls.csv"
+    nulls.write_text("doc,body,y\nd1,first,1\n,second,0\n")
+    raises(lambda: load_file(FileTask(str(nulls), "body", "y", group_column="doc")),
+           str(nulls), "column 'doc'", "null in 1", "row 1")
     raises(lambda: load_file(FileTask(str(path), "body", "y", group_column="document")),
            "data.file_tasks.mine.group_column", "'document'", "doc, body, y")

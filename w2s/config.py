@@ -74,19 +74,37 @@ class Section(BaseModel):
 
 
 class FileTaskParams(Section):
-    """A user's own binary task from one local file; no code needed."""
+    """A user's own binary task from one local file (and optionally a test file); no code needed."""
 
     path: str
     """jsonl / json / csv / parquet file (by suffix), relative to the repo root or absolute."""
-    text_column: str
-    """Column holding the input text."""
-    label_column: str
-    """Column holding the binary label (0/1, bool, or two values with `positive_value`)."""
+    text_column: str | None = None
+    """Column holding the input text (or set `text_template`)."""
+    text_template: str | None = None
+    """The text built from several columns, `str.format` style: `"Question: {question}\\nAnswer: {answer}"`
+    (instead of `text_column`; a null in a named column of a labelled row is an error)."""
+    label_column: str | None = None
+    """Column holding the binary label (0/1, bool, or two values with `positive_value`); null for a
+    multiple-choice task (`choices_columns`, `answer_column`)."""
     positive_value: str | int | bool | None = None
     """Which label value means 1, when labels are not already 0/1 or bool."""
+    choices_columns: list[str] | None = None
+    """Multiple choice: the columns holding a question's candidate answers (or one column holding a list).
+    Each question becomes one binary row, its text `text_column` / `text_template` then `Answer: ` and the
+    right or a wrong candidate, 50/50 (`w2s.tasks.format_choice`, as the built-in multiple-choice tasks)."""
+    answer_column: str | None = None
+    """Multiple choice: the column holding the right candidate's index, counting from 0."""
+    test_path: str | None = None
+    """A held-out test file with the same columns: the task's test rows are drawn from it (rows sharing a
+    text or group with it leave the training file); null: carved from `path`."""
     group_column: str | None = None
     """Column whose equal values mark rows that share a context (e.g. a document id): such rows all go to
-    train or all to test, never both. null: each text is its own group."""
+    train or all to test, never both; a null in it is an error. null: each text is its own group (a
+    multiple-choice question: its prompt)."""
+    balance: Literal["downsample", "natural"] = "downsample"
+    """`downsample`: n/2 rows of each label (the majority is cut, as for the built-in tasks; a short label
+    is an error saying the largest sizes that fit); `natural`: the test and training rows keep the file's
+    label rate (read AUROC then: accuracy is at that rate, see docs/your-data.md)."""
     truncation: Literal["left", "right"] = "right"
     """Side cut from texts over the token limit: `right` keeps the start, `left` keeps the end."""
 
@@ -642,7 +660,7 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
 def check_data(p: Params) -> None:
     """`data.task_options` and `data.file_tasks` name real tasks, sides and choices; `prepare.per_task`
     names tasks that run. (Whether a task has the rows is checked where its data is read.)"""
-    from w2s.tasks import TASKS, TRUNCATION_SIDES
+    from w2s.tasks import TASKS, TRUNCATION_SIDES, check_file_task
 
     for task, options in p.data.task_options.items():
         if task not in TASKS:
@@ -657,9 +675,7 @@ def check_data(p: Params) -> None:
             choices = ", ".join(allowed) if allowed else "none (the task has one procedure; leave it unset)"
             raise InputError(f"data.task_options.{task}.negatives: unknown {options.negatives!r}; allowed: {choices}")
     for name, ft in p.data.file_tasks.items():
-        if ft.group_column is not None and ft.group_column in (ft.text_column, ft.label_column):
-            raise InputError(f"data.file_tasks.{name}.group_column: {ft.group_column!r} is the text or label "
-                             "column; name a column that groups rows (e.g. a document id) or leave it null")
+        check_file_task(name, ft)
     for task in p.prepare.per_task:
         if task not in p.tasks:
             raise InputError(f"prepare.per_task: {task!r} is not in tasks ({', '.join(p.tasks)})")

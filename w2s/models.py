@@ -75,8 +75,8 @@ def _load(hub_id: str, what: str, fn: Callable[[], _T]) -> _T:
         if _offline() and isinstance(exc, OSError):
             raise InputError(
                 f"model {hub_id!r} cannot be loaded ({what}): not in the local Hugging Face cache and the hub "
-                f"is offline (HF_HUB_OFFLINE=1); build it with "
-                f"`python ../shared/offline/hf_offline_cache.py --only {hub_id}` ({kind})"
+                f"is offline (HF_HUB_OFFLINE=1); build it with `scripts/model_cache.sh {hub_id}` (an offline cache "
+                f"builder, docs/your-data.md) ({kind})"
             ) from exc
         lines = str(exc).strip().splitlines()
         raise InputError(f"model {hub_id!r} cannot be loaded ({what}): {kind}: {lines[0] if lines else ''}") from exc

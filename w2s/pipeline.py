@@ -74,7 +74,8 @@ def prepare_task(params: Params, task: str) -> pl.DataFrame:
                        seed=params.prepare.seed, file_tasks=file_tasks, negatives=params.data.negatives(task),
                        revision=params.data.revision(task))
     n_train, n_test = params.prepare.sizes(task)
-    return build_pool(splits, n_train=n_train, n_test=n_test, seed=params.prepare.seed, task=task)
+    balance = file_tasks[task].balance if task in file_tasks else None
+    return build_pool(splits, n_train=n_train, n_test=n_test, seed=params.prepare.seed, task=task, balance=balance)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def _file(path: str, where: Path) -> dict[str, str]:
 def describe(params: Params, task: str, hub_revision: str | None = None) -> dict[str, Any]:
     """The manifest of `task`'s data: `source` (what ran: local | hub | file) and `requested`
     (data.source), then for a mirror its `local_dir` and each split file's path (relative to it) and
-    sha256; for a file task its path (as params give it) and sha256; for the hub its id, load options,
+    sha256; for a file task its path and test_path (as params give them) and sha256s; for the hub its id, load options,
     `revision` (`hub_revision`, None: main) and the commit it resolves to (`hub_commit`).
 
     Paths are recorded as params give them, never resolved, so the manifest is the same in the
@@ -81,8 +81,10 @@ def describe(params: Params, task: str, hub_revision: str | None = None) -> dict
     """
     data = params.data
     if task in data.file_tasks:
-        path = data.file_tasks[task].path
-        return {"task": task, "source": "file", "requested": "file", "files": {"train": _file(path, data_path(path))}}
+        ft = data.file_tasks[task]
+        paths = {"train": ft.path, **({"test": ft.test_path} if ft.test_path else {})}
+        return {"task": task, "source": "file", "requested": "file",
+                "files": {split: _file(path, data_path(path)) for split, path in paths.items()}}
     source = pick_source(task, data.source, data.local_dir)
     out: dict[str, Any] = {"task": task, "source": source, "requested": data.source}
     if source == "local":

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from w2s.errors import InputError
-from w2s.tasks import stable_rng
+from w2s.tasks import BALANCES, stable_rng
 
 SPLITS = ("train", "test")
 
@@ -69,20 +69,52 @@ def _ranked(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
             .with_columns(pl.int_range(pl.len()).over("label").alias("_k")))
 
 
-def take_balanced(frame: pl.DataFrame, n: int, rng: np.random.Generator, *, task: str, split: str,
-                  what: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(n random rows, n/2 of each label; the other rows), both in random order, columns as `frame`.
+def quotas(counts: dict[int, int], n: int, balance: str | None) -> dict[int, int]:
+    """Rows of each label in a draw of `n` from a split with `counts` rows per label: n/2 each
+    (`downsample`, or None: a built-in task), or the split's label rate, n * count / total rounded, at
+    least 1 of each (`natural`)."""
+    if balance in (None, "downsample"):
+        return {0: n // 2, 1: n // 2}
+    if balance != "natural":
+        raise InputError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
+    ones = min(max(math.floor(n * counts[1] / max(sum(counts.values()), 1) + 0.5), 1), n - 1)
+    return {0: n - ones, 1: ones}
 
-    The draw is nested: for the same rng state, the rows taken for n are among those taken for n + 2.
-    Raises InputError naming the task, split, class counts and `what` (e.g. "n_test=800") if a label
-    has fewer than n/2 rows.
+
+def _most_that_fit(counts: dict[int, int], balance: str | None) -> int:
+    """The largest even n whose `quotas` the split's `counts` can supply (0 if none)."""
+    if balance in (None, "downsample"):
+        return 2 * min(counts.values())
+    n = sum(counts.values()) - sum(counts.values()) % 2
+    while n >= 2 and any(q > counts[k] for k, q in quotas(counts, n, balance).items()):
+        n -= 2
+    return max(n, 0) if min(counts.values()) else 0
+
+
+def take_balanced(frame: pl.DataFrame, n: int, rng: np.random.Generator, *, task: str, split: str,
+                  what: str, balance: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(n random rows, `quotas` of each label: n/2 each by default; the other rows), both in random order,
+    columns as `frame`.
+
+    The draw is nested: for the same rng state, the rows taken for n are among those taken for n + 2
+    (with `downsample`). Raises InputError naming the task, split, class counts and `what` (e.g.
+    "n_test=800", the prepare key) if a label has too few rows, with the largest size that fits and the
+    `prepare.per_task` line that sets it (and, for a file task's `downsample`, the `natural` choice).
     """
     counts = {k: int((frame["label"] == k).sum()) for k in (0, 1)}
-    if min(counts.values()) < n // 2:
+    want = quotas(counts, n, balance)
+    if any(want[k] > counts[k] for k in (0, 1)):
+        need = (f"{want[0]} of label 0 and {want[1]} of label 1 (the split's label rate)" if balance == "natural"
+                else f"{want[0]} of each")
+        key, most = what.split("=")[0].split(".")[-1], _most_that_fit(counts, balance)
+        fix = (f"the most that fit: {key} {most}, set prepare.per_task: {{{task or '<task>'}: {{{key}: {most}}}}}"
+               if most >= 2 else "too few rows")
+        also = (f"; or, for a file task, data.file_tasks.{task}.balance: natural (keep the file's label rate)"
+                if balance == "downsample" and task else "")
         raise InputError(f"{_who(task)}: split {split} has {counts[0]} rows of label 0 and {counts[1]} of "
-                         f"label 1 after deduplication; {what} needs {n // 2} of each")
+                         f"label 1 after deduplication; {what} needs {need}; {fix}{also}")
     ranked = _ranked(frame, rng)
-    taken = pl.col("_k") < n // 2
+    taken = pl.col("_k") < pl.when(pl.col("label") == 1).then(want[1]).otherwise(want[0])
     return ranked.filter(taken).drop("_k"), ranked.filter(~taken).drop("_k")
 
 
@@ -93,7 +125,7 @@ def _check_sizes(n_train: int, n_test: int, task: str) -> None:
 
 
 def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, seed: int,
-               task: str = "") -> pl.DataFrame:
+               task: str = "", balance: str | None = None) -> pl.DataFrame:
     """The pool every seed of a task draws from: `n_test` test rows and `n_train` training rows.
 
     `splits` is `load_task`'s output: {"train": df, "test": df} or one of them, each with columns text,
@@ -103,7 +135,9 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     and `n_train` training rows. A missing split is carved from the other one: the test rows are drawn
     first and the training rows from what is left, minus every row sharing a group with a drawn test
     row, so no text and no group is on both sides. The test draw and the training draw use separate
-    generators, so changing `n_train` never changes the test rows.
+    generators, so changing `n_train` never changes the test rows. `balance` is a file task's choice
+    (None: a built-in task, n/2 each): `natural` draws each label in proportion to its split's rate
+    instead (`quotas`).
 
     Returns columns id (Int64), text (Utf8), label (Int8), part ("train" | "test"), sorted by id: test
     rows get ids 0..n_test-1 and training rows n_test..n_test+n_train-1, each in a random order fixed
@@ -118,7 +152,7 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     test_split = "test" if "test" in clean else "train"
     test_source = clean[test_split]
     test, rest = take_balanced(test_source, n_test, stable_rng(seed, "pool", "test"), task=task,
-                               split=test_split, what=f"prepare.n_test={n_test}")
+                               split=test_split, what=f"prepare.n_test={n_test}", balance=balance)
     if "train" in clean and "test" in clean:
         train_source = _outside(clean["train"], clean["test"])
         train_split = "train (rows whose text and group are not in the test split)"
@@ -128,7 +162,7 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
         train_source = _outside(rest, test)
         train_split = f"{test_split} (rows left after drawing the test rows and dropping their groups)"
     train, _ = take_balanced(train_source, n_train, stable_rng(seed, "pool", "train"), task=task,
-                             split=train_split, what=f"prepare.n_train={n_train}")
+                             split=train_split, what=f"prepare.n_train={n_train}", balance=balance)
     pool = pl.concat([test.with_columns(part=pl.lit("test")), train.with_columns(part=pl.lit("train"))])
     return pool.with_row_index("id").select(pl.col("id").cast(pl.Int64), "text", "label", "part")
 
@@ -136,9 +170,9 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
 def split_train(pool: pl.DataFrame, *, seed: int, weak_fraction: float = 0.5) -> pl.DataFrame:
     """Split the pool's training rows into train_weak and train_transfer for one seed.
 
-    With m = the smaller label count among training rows, train_weak gets k = round(m * weak_fraction)
-    rows of each label (clipped to 1..m-1 so both parts see both labels) and train_transfer all the
-    others: both parts are label-balanced when the pool is (as `build_pool` makes it). Disjoint,
+    Stratified by label: of the c rows of a label, train_weak gets k = round(c * weak_fraction) (clipped to
+    1..c-1 so both parts see both labels) and train_transfer the others, so both parts keep the pool's
+    label rate (label-balanced when the pool is, as `build_pool`'s default makes it). Disjoint,
     deterministic for the same pool and seed, different across seeds. Row order of `pool` does not
     matter (rows are sorted by id before the draw).
 
@@ -151,11 +185,12 @@ def split_train(pool: pl.DataFrame, *, seed: int, weak_fraction: float = 0.5) ->
     if missing:
         raise InputError(f"pool lacks column {missing[0]!r} (has: {', '.join(pool.columns)})")
     train = pool.filter(pl.col("part") == "train").select(pl.col("id").cast(pl.Int64), "label").sort("id")
-    smallest = min(int((train["label"] == k).sum()) for k in (0, 1))
-    if smallest < 2:
-        raise InputError(f"pool: {len(train)} training rows with only {smallest} of one label; "
+    counts = {y: int((train["label"] == y).sum()) for y in (0, 1)}
+    if min(counts.values()) < 2:
+        raise InputError(f"pool: {len(train)} training rows with only {min(counts.values())} of one label; "
                          "train_weak and train_transfer need at least 1 of each label")
-    k = min(max(math.floor(smallest * weak_fraction + 0.5), 1), smallest - 1)
+    k = {y: min(max(math.floor(c * weak_fraction + 0.5), 1), c - 1) for y, c in counts.items()}
     ranked = _ranked(train, stable_rng(seed, "split_train"))
-    part = pl.when(pl.col("_k") < k).then(pl.lit("train_weak")).otherwise(pl.lit("train_transfer"))
+    weak = pl.col("_k") < pl.when(pl.col("label") == 1).then(k[1]).otherwise(k[0])
+    part = pl.when(weak).then(pl.lit("train_weak")).otherwise(pl.lit("train_transfer"))
     return ranked.select("id", part.alias("part")).sort("id")

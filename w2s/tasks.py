@@ -233,16 +233,56 @@ TASKS: dict[str, TaskSpec] = {
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
+BALANCES: tuple[str, ...] = ("downsample", "natural")
+"""A file task's label balance (`data.file_tasks.<name>.balance`): `downsample` draws n/2 rows of each
+label (the majority is cut to the minority's size, as for every built-in task); `natural` keeps the
+file's label rate in the test and training rows (`w2s.splits.build_pool`)."""
+
+
 @dataclass(frozen=True)
 class FileTask:
-    """A user's own binary task from one local file (jsonl / json / csv / parquet, by suffix)."""
+    """A user's own binary task from one local file (jsonl / json / csv / parquet, by suffix).
+
+    The text is `text_column`, or `text_template` filled from the row's columns (`str.format` names:
+    `"Question: {question}\nAnswer: {answer}"`). The label is `label_column` (0/1, bool, or two values
+    with `positive_value`), or, for a multiple-choice file, the question is turned into one binary row by
+    `format_choice` from the candidates in `choices_columns` (several columns, or one column holding a
+    list) and the 0-based index of the right one in `answer_column`. `test_path`: a second file with the
+    same columns, the task's test split (else `build_pool` carves one from `path`).
+    """
 
     path: str
-    text_column: str
-    label_column: str
+    text_column: str | None = None
+    label_column: str | None = None
     positive_value: str | int | bool | None = None  # the label meaning 1, if labels are not 0/1 or bool
     group_column: str | None = None  # rows sharing its value never straddle train and test; None: the text
     truncation: TruncationSide = "right"  # the side cut from texts over the token limit
+    text_template: str | None = None  # the text from several columns: "Question: {question}\nAnswer: {answer}"
+    test_path: str | None = None  # a held-out test file with the same columns (None: carved from `path`)
+    choices_columns: Sequence[str] | None = None  # multiple choice: the candidate columns (or one list column)
+    answer_column: str | None = None  # multiple choice: the column holding the right candidate's index (0-based)
+    balance: str = "downsample"  # BALANCES
+
+
+def template_columns(template: str) -> list[str]:
+    """The column names a `text_template` uses, in order, without repeats; InputError (naming the param
+    value) for a malformed template or a field that is not a plain column name (`{a.b}`, `{x!r}`, `{y:>5}`)."""
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise InputError(f"text_template {template!r}: {e}") from None
+    names: list[str] = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name or spec or conversion or any(c in name for c in ".[]"):
+            raise InputError(f"text_template {template!r}: field {{{name}}} must be a plain column name "
+                             "(no index, attribute, conversion or format spec)")
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def stable_rng(seed: int, *keys: str) -> np.random.Generator:
@@ -438,38 +478,139 @@ def _binary_labels(column: pl.Series, where: str, positive: str | int | bool | N
     raise InputError(f"{where}: labels {values!r} are not 0/1 or bool; set positive_value (the one for 1)")
 
 
-def load_file_task(name: str, task: FileTask) -> pl.DataFrame:
-    """A user's file task as columns text (Utf8), label (Int8), group (Utf8), in file order.
+def load_file_task(name: str, task: FileTask, seed: int = 0) -> dict[str, pl.DataFrame]:
+    """A user's file task as {"train": df} (and "test" from `test_path`), each with columns text (Utf8),
+    label (Int8), group (Utf8), in file order.
 
-    `group` is `group_column` as text (the text itself where the column is unset or null). Rows with a
-    null label are dropped; a group_column the file lacks raises InputError naming the param key; a
-    null text in a labelled row, a missing or non-text column, an empty file or a non-binary label
-    column raise InputError naming the path and column.
+    The text is `text_column` or `text_template` filled from the row; the label is `label_column`
+    (`_binary_labels`) or, with `choices_columns` and `answer_column`, `format_choice` over the row's
+    candidates and answer index (with a generator from (seed, name, split), as the built-in multiple-choice
+    tasks draw). `group` is `group_column` as text; unset, the text (a multiple-choice row: its prompt, one
+    group per question). Rows with a null label (answer index) are dropped. One-line InputError, naming the
+    file, column and row (counting data rows from 0): a column the file lacks (a template's included), a
+    null text, template value or group in a labelled row, a non-text text column, no labelled rows, a
+    non-binary label column, an answer index that is not an integer or not one of the row's candidates, and
+    a `test_path` whose columns differ from `path`'s.
     """
-    path, (text, label) = data_path(task.path), (task.text_column, task.label_column)
-    frame = read_table(path)
-    has = ", ".join(frame.columns)
-    for column in (text, label):
-        if column not in frame.columns:
-            raise InputError(f"task {name}: {path} has no column {column!r} (has: {has})")
-    if task.group_column is not None and task.group_column not in frame.columns:
-        raise InputError(f"data.file_tasks.{name}.group_column: {path} has no column {task.group_column!r} "
-                         f"(has: {has})")
-    group = pl.col(task.group_column).cast(pl.Utf8) if task.group_column else pl.col(text)
-    frame = frame.select(pl.col(text).alias("text"), pl.col(label).alias("label"),
-                         group.alias("group")).with_row_index("row")
-    frame = frame.drop_nulls("label")
+    train_path = data_path(task.path)
+    train = read_table(train_path)
+    out = {"train": _file_split(name, task, train, train_path, stable_rng(seed, "format", name, "train"))}
+    if task.test_path is not None:
+        test_path = data_path(task.test_path)
+        test = read_table(test_path)
+        if set(test.columns) != set(train.columns):
+            only = [(c, test_path) for c in test.columns if c not in train.columns] or \
+                [(c, train_path) for c in train.columns if c not in test.columns]
+            raise InputError(f"data.file_tasks.{name}.test_path: {test_path} and {train_path} have different "
+                             f"columns: {only[0][0]!r} is only in {only[0][1]}")
+        out["test"] = _file_split(name, task, test, test_path, stable_rng(seed, "format", name, "test"))
+    return out
+
+
+def check_file_task(name: str, task: Any) -> None:
+    """The fields of `data.file_tasks.<name>` fit together (a FileTask or its params): exactly one of
+    text_column / text_template (a well-formed one); either label_column (binary) or choices_columns with
+    answer_column (multiple choice, no label_column / positive_value); a known balance. InputError names
+    the param key."""
+    key = f"data.file_tasks.{name}"
+    if (task.text_column is None) == (task.text_template is None):
+        raise InputError(f"{key}: set exactly one of text_column and text_template")
+    if task.text_template is not None:
+        try:
+            template_columns(task.text_template)
+        except InputError as e:
+            raise InputError(f"{key}.{e}") from None
+    if (task.choices_columns is None) != (task.answer_column is None):
+        raise InputError(f"{key}: multiple choice needs both choices_columns and answer_column")
+    if task.choices_columns is not None:
+        if not task.choices_columns:
+            raise InputError(f"{key}.choices_columns: name the candidate columns (or one list column)")
+        if task.label_column is not None or task.positive_value is not None:
+            raise InputError(f"{key}: a multiple-choice task takes its label from answer_column; "
+                             "remove label_column and positive_value")
+    elif task.label_column is None:
+        raise InputError(f"{key}: set label_column (or choices_columns and answer_column for multiple choice)")
+    if task.balance not in BALANCES:
+        raise InputError(f"{key}.balance: {task.balance!r} is not one of {', '.join(BALANCES)}")
+    if task.group_column is not None and task.group_column in (task.text_column, task.label_column):
+        raise InputError(f"{key}.group_column: {task.group_column!r} is the text or label column; name a column "
+                         "that groups rows (e.g. a document id) or leave it null")
+
+
+def _no_nulls(frame: pl.DataFrame, column: str, where: str, what: str) -> None:
+    """InputError naming `where` (task and file), `column` and its first null row (frame's `_row`)."""
+    rows = frame.filter(pl.col(column).is_null())["_row"]
+    if len(rows):
+        raise InputError(f"{where} column {column!r} is null in {len(rows)} {what} rows "
+                         f"(first: row {rows[0]}, counting from 0)")
+
+
+def _answer_index(value: Any) -> int:
+    """An answer column's value as an int index (an integral float or digit string too); else InputError."""
+    index = None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            index = int(value) if not isinstance(value, float) or value.is_integer() else None
+        except ValueError:
+            pass
+    if index is None:
+        raise InputError(f"{value!r} is not an integer answer index")
+    return index
+
+
+def _file_split(name: str, task: FileTask, frame: pl.DataFrame, path: Path,
+                rng: np.random.Generator) -> pl.DataFrame:
+    """One file of a file task formatted (see `load_file_task`)."""
+    check_file_task(name, task)
+    has, where = ", ".join(frame.columns), f"task {name}: {path}"
+    mc = task.choices_columns is not None
+    label = str(task.answer_column if mc else task.label_column)
+    text_columns = template_columns(task.text_template) if task.text_template else [str(task.text_column)]
+    for column in (*text_columns, label, *(task.choices_columns or ()), task.group_column):
+        if column is not None and column not in frame.columns:
+            named = "text_template" if task.text_template and column in text_columns else \
+                "group_column" if column == task.group_column else None
+            lead = f"data.file_tasks.{name}.{named}: " if named else f"task {name}: "
+            raise InputError(f"{lead}{path} has no column {column!r} (has: {has})")
+    frame = frame.with_row_index("_row").filter(pl.col(label).is_not_null())
     if frame.is_empty():
-        raise InputError(f"task {name}: {path} has no rows with a label in column {label!r}")
-    null_rows = frame.filter(pl.col("text").is_null())["row"]
-    if len(null_rows):
-        raise InputError(f"task {name}: {path} column {text!r} is null in {len(null_rows)} labelled rows "
-                         f"(first: row {null_rows[0]}, counting from 0)")
-    if frame["text"].dtype != pl.Utf8:
-        raise InputError(f"task {name}: {path} column {text!r} holds {frame['text'].dtype}, not text")
-    where = f"task {name}: {path} column {label!r}"
-    labels = _binary_labels(frame["label"], where, task.positive_value)
-    return frame.select("text", label=labels, group=pl.coalesce("group", "text"))
+        raise InputError(f"{where} has no rows with a label in column {label!r}")
+    for column in text_columns:
+        _no_nulls(frame, str(column), where, "labelled")
+    if task.group_column is not None:
+        _no_nulls(frame, task.group_column, where, "labelled")
+    if task.text_template:
+        texts = pl.Series("text", [task.text_template.format_map(row)
+                                   for row in frame.select(text_columns).iter_rows(named=True)], dtype=pl.Utf8)
+    else:
+        texts = frame[str(task.text_column)].alias("text")
+        if texts.dtype != pl.Utf8:
+            raise InputError(f"{where} column {task.text_column!r} holds {texts.dtype}, not text")
+    groups = frame[task.group_column].cast(pl.Utf8) if task.group_column else texts
+    if not mc:
+        labels = _binary_labels(frame[label], f"{where} column {label!r}", task.positive_value)
+        return pl.DataFrame({"text": texts, "label": labels, "group": groups.alias("group")})
+    rows = []
+    for row, prompt, answer, candidates in zip(frame["_row"], texts, frame[label], _candidates(frame, task),
+                                               strict=True):
+        at = f"{where} row {row} column {label!r}"
+        try:
+            rows.append(format_choice(prompt, candidates, _answer_index(answer), rng))
+        except InputError as e:  # the formatter names the value; add the file, row and column
+            raise InputError(f"{at}: {e}") from None
+    out = pl.DataFrame(rows, schema={"text": pl.Utf8, "label": pl.Int8}, orient="row")
+    return out.with_columns(groups.alias("group"))
+
+
+def _candidates(frame: pl.DataFrame, task: FileTask) -> list[list[str | None]]:
+    """Each row's candidate answers as text: the `choices_columns` in order, or the items of the one list
+    column they name (None stays None: `format_choice` skips it)."""
+    columns = list(task.choices_columns or ())
+    if len(columns) == 1 and isinstance(frame[columns[0]].dtype, pl.List):
+        lists = frame[columns[0]].to_list()
+    else:
+        lists = frame.select(columns).rows()
+    return [[None if c is None else str(c) for c in (items or [])] for items in lists]
 
 
 def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
@@ -482,7 +623,8 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     group (Utf8, see `format_split`), in source order, not deduplicated or balanced yet. `source` is
     "hub", "local" or "auto" (`pick_source`); `local_dir` is required for "local" and resolved by
     `data_path`. A name in `file_tasks` is loaded from its file (whatever the source) and returned as
-    {"train": df}: the caller carves the test split.
+    {"train": df}, plus "test" when it has a `test_path` (`load_file_task`); without one the caller
+    carves the test split.
     `negatives` is the task's wrong-answer rule (`data.task_options.<task>.negatives`; None: the
     default), applied alike to every split. `revision` pins the hub dataset's revision (source "hub"
     only). The formatters' generators depend on (seed, task, split) only, so the same data gives the
@@ -490,7 +632,7 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     """
     file_tasks = file_tasks or {}
     if name in file_tasks:
-        return {"train": load_file_task(name, file_tasks[name])}
+        return load_file_task(name, file_tasks[name], seed)
     if name not in TASKS:
         extra = f"; file tasks: {', '.join(file_tasks)}" if file_tasks else ""
         raise InputError(f"unknown task {name!r}; built-in: {', '.join(TASK_NAMES)}{extra}")

@@ -51,3 +51,30 @@ def test_editing_a_data_file_reruns_prepare_only_then(lab: Path) -> None:
     assert after["files"]["test"]["sha256"] != manifest["files"]["test"]["sha256"]
     assert after["files"]["train"] == manifest["files"]["train"]
     assert (lab / "data/prepared/sst2.parquet").read_bytes() != before  # the pool follows the data
+
+
+def test_a_file_task_with_a_test_file_under_dvc(tmp_path: Path, data_dir: Path) -> None:
+    """A multiple-choice file task with a held-out test file (docs/your-data.md) through real `dvc repro`:
+    the manifest records both files (so editing either reruns prepare), and the test rows come from the test file."""
+    import polars as pl
+
+    params = small_params(data_dir)
+    params["tasks"] = ["quiz"]
+    params["prepare"].update(n_train=60, n_test=20)
+    params["data"]["file_tasks"] = {"quiz": {
+        "path": "data/raw/quiz.csv", "test_path": "data/raw/held.csv", "text_template": "Question: {question}",
+        "choices_columns": ["a", "b", "c"], "answer_column": "answer", "group_column": "topic"}}
+    lab = copy_lab(tmp_path / "lab", params)
+    raw = lab / "data" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    header = "topic,question,a,b,c,answer\n"
+    (raw / "quiz.csv").write_text(header + "".join(f"t{i // 3},q{i},a{i},b{i},c{i},{i % 3}\n" for i in range(150)))
+    (raw / "held.csv").write_text(header + "".join(f"h{i},held {i},a{i},b{i},c{i},{i % 3}\n" for i in range(40)))
+    assert stages_run(dvc(lab, "repro", "prepare@quiz").stdout) == ["prepare@quiz", "validate"]
+    manifest = json.loads((lab / "data/sources/quiz.json").read_text())
+    assert manifest["source"] == "file"
+    assert {s: f["path"] for s, f in manifest["files"].items()} == {"train": "data/raw/quiz.csv",
+                                                                   "test": "data/raw/held.csv"}
+    pool = pl.read_parquet(lab / "data/prepared/quiz.parquet")
+    assert pool.filter(pl.col("part") == "test")["text"].str.starts_with("Question: held ").all()
+    assert pool.group_by("part").len().sort("part").rows() == [("test", 20), ("train", 60)]

@@ -1,7 +1,7 @@
 """Integration tests: real pretrained models from the offline hub cache, real SST-2 text.
 
-Needs the cache built by `python ../shared/offline/hf_offline_cache.py` (plus
-`--only HuggingFaceTB/SmolLM2-135M-Instruct` for the decoder test) and the local dataset mirror. Both
+Needs the offline model cache built by `scripts/setup.sh` (`scripts/model_cache.sh`: the default set
+plus HuggingFaceTB/SmolLM2-135M-Instruct for the decoder test) and the local dataset mirror. Both
 fail loudly when missing, never skip: a skipped integration test looks like a passing one.
 """
 
