@@ -380,7 +380,7 @@ class ChessGeneratorParams(Section):
     """At most this many puzzles from one game."""
     max_plies: PositiveInt = 100
     """A game stops after this many plies."""
-    difficulty_nodes: list[PositiveInt] = [1, 16, 128, 512]
+    difficulty_nodes: list[PositiveInt] = [1, 64, 256, 1024]
     """Budgets (increasing, below `nodes`) tried for the difficulty: Rating 800 + 300 k, k the first that
     finds the best move (len: only the full budget)."""
 

@@ -27,6 +27,7 @@ import io
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,8 +229,63 @@ class Generated:
     """Positions searched with MultiPV 2 (the candidates for a puzzle)."""
 
 
-def _cp(info: Mapping[str, Any]) -> int:
-    return int(info["score"].relative.score(mate_score=MATE_SCORE))
+class Uci:
+    """A minimal UCI client of one engine process: a search from the start position and a move list, with
+    the hash cleared first (`ucinewgame`), returning each PV's score and first move. (python-chess's
+    engine layer parses every info line's PV on a board: slower than the search at these budgets.)"""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        except OSError as e:
+            raise InputError(f"chess_puzzles: cannot start {path} ({type(e).__name__}); {STOCKFISH_HINT}") from None
+        self.name = path
+        for line in self._until("uci", "uciok"):
+            if line.startswith("id name "):
+                self.name = line.removeprefix("id name ").strip()
+        for option, value in ENGINE_OPTIONS.items():
+            self._send(f"setoption name {option} value {value}")
+        self.multipv = 1
+
+    def _send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+
+    def _until(self, command: str, last: str) -> list[str]:
+        """Send `command`; the engine's lines up to the one starting with `last` (included)."""
+        assert self.proc.stdout is not None
+        self._send(command)
+        lines = []
+        while line := self.proc.stdout.readline():
+            lines.append(line.rstrip("\n"))
+            if line.startswith(last):
+                return lines
+        raise InputError(f"chess_puzzles: the engine {self.name} exited during {command.split()[0]!r}")
+
+    def search(self, moves: list[str], nodes: int, multipv: int = 1) -> list[tuple[int, str]]:
+        """(score in centipawns for the side to move, first move) of each PV, best first, after a search of
+        `nodes` nodes from a cleared hash. A mate in n counts MATE_SCORE - n (mated: -MATE_SCORE + n)."""
+        if multipv != self.multipv:
+            self._send(f"setoption name MultiPV value {multipv}")
+            self.multipv = multipv
+        self._send("ucinewgame")
+        self._until("isready", "readyok")
+        self._send("position startpos" + (" moves " + " ".join(moves) if moves else ""))
+        pvs: dict[int, tuple[int, str]] = {}
+        for line in self._until(f"go nodes {nodes}", "bestmove"):
+            words = line.split()
+            if words[0] != "info" or "pv" not in words or "score" not in words:
+                continue
+            k = int(words[words.index("multipv") + 1]) if "multipv" in words else 1
+            kind, value = words[words.index("score") + 1], int(words[words.index("score") + 2])
+            cp = value if kind == "cp" else (MATE_SCORE - value if value > 0 else -MATE_SCORE - value)
+            pvs[k] = (cp, words[words.index("pv") + 1])
+        return [pvs[k] for k in sorted(pvs)]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self._send("quit")
+            self.proc.communicate(timeout=10)
 
 
 def rating_of(k: int) -> int:
@@ -253,20 +309,14 @@ def generate_puzzles(g: ChessGeneratorParams, engine_path: str | None = None) ->
     (InputError after `20 * n_puzzles` games without them).
     """
     import chess
-    import chess.engine
 
     path = engine_path or find_stockfish()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     found = games = positions = 0
+    engine = Uci(path)
     try:
-        engine = chess.engine.SimpleEngine.popen_uci(path)
-    except (OSError, chess.engine.EngineError) as e:
-        raise InputError(f"chess_puzzles: cannot start {path} ({type(e).__name__}); {STOCKFISH_HINT}") from None
-    with engine:
-        engine.configure(dict(ENGINE_OPTIONS))
-        name = str(engine.id.get("name", path))
         while found < g.n_puzzles:
             if games >= 20 * g.n_puzzles:
                 raise InputError(f"chess.generate: {games} games gave {found} of {g.n_puzzles} puzzles; lower "
@@ -278,17 +328,17 @@ def generate_puzzles(g: ChessGeneratorParams, engine_path: str | None = None) ->
                 if not legal:
                     break
                 board.push(legal[int(rng.integers(len(legal)))])
-            previous: tuple[str, Any] | None = None
+            previous: tuple[str, chess.Move] | None = None
             engine_moves = kept = 0
             while not board.is_game_over(claim_draw=True) and board.ply() < g.max_plies:
-                infos = engine.analyse(board, chess.engine.Limit(nodes=g.nodes), multipv=2, game=object())
+                history = [m.uci() for m in board.move_stack]
+                pvs = engine.search(history, g.nodes, multipv=2)
                 positions += 1
-                best = infos[0]["pv"][0]
-                if (previous is not None and engine_moves >= 2 and kept < g.per_game and len(infos) == 2
-                        and best.to_square != previous[1].to_square and _cp(infos[0]) - _cp(infos[1]) >= g.margin):
+                best = chess.Move.from_uci(pvs[0][1])
+                if (previous is not None and engine_moves >= 2 and kept < g.per_game and len(pvs) == 2
+                        and best.to_square != previous[1].to_square and pvs[0][0] - pvs[1][0] >= g.margin):
                     k = next((k for k, n in enumerate(g.difficulty_nodes)
-                              if engine.play(board, chess.engine.Limit(nodes=n), game=object()).move == best),
-                             len(g.difficulty_nodes))
+                              if engine.search(history, n)[0][1] == best.uci()), len(g.difficulty_nodes))
                     fen, opponent = previous
                     writer.writerow((f"g{g.seed}-{games}-{board.ply()}", fen, f"{opponent.uci()} {best.uci()}",
                                      rating_of(k), 0, 0, 0, "generated", f"generated:seed{g.seed}/game{games}"
@@ -301,6 +351,9 @@ def generate_puzzles(g: ChessGeneratorParams, engine_path: str | None = None) ->
                 board.push(best)
                 engine_moves += 1
             games += 1
+    finally:
+        engine.close()
+    name = engine.name
     return Generated(out.getvalue().encode(), name, games, positions)
 
 
