@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
-from lab import copy_lab, run, small_params, write_params
+from lab import copy_lab, dvc, run, small_params, write_params
 from test_bad_input import refused
 
 from w2s.config import ChessGeneratorParams, parse_params
@@ -171,3 +171,15 @@ def test_pgr_by_difficulty(tmp_path: Path, data_dir: Path) -> None:
     xent = table.filter(pl.col("method") == "xent").sort("bucket_index")
     assert xent["bucket"].to_list() == ["800-800", "2000-2000"] and xent["n_test"].to_list() == [20, 20]
     assert xent["pgr_accuracy"].to_list() == pytest.approx([1.0, 0.0])
+
+
+def test_listed_chess_task_joins_the_dag(tmp_path: Path, data_dir: Path) -> None:
+    """With `chess` in tasks, sources@chess waits for the generated set, and prepare, the ladder and the
+    difficulty analysis follow it."""
+    params = small_params(data_dir)
+    params.update(tasks=["sst2", "chess"], chess={"generate": {"puzzles": {"n_puzzles": 24}}})
+    lab = copy_lab(tmp_path / "lab", params)
+    dag = dvc(lab, "dag", "--dot", "difficulty").stdout
+    for edge in ('"chess_puzzles" -> "sources@chess"', '"sources@chess" -> "prepare@chess"',
+                 '"prepare@chess" -> "embed@chess-minilm_l6"', '"prepare@chess" -> "difficulty"'):
+        assert edge in dag, dag
