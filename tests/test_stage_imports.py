@@ -34,7 +34,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     **{stage: MODEL_LIBRARIES for stage in ("train_gt", "train_w2s", "bootstrap", "sensitivity")},
     **{stage: ("torch", *MODEL_LIBRARIES) for stage in (
         "validate", "prepare", "analyze", "agreement", "overfitting", "bootstrap_report", "saliency_summary",
-        "plots_page", "report", "sources", "inputs", "headline")},
+        "plots_page", "report", "sources", "inputs", "headline", "chess_puzzles", "difficulty")},
 }
 #: On top of FORBIDDEN, not at import time either: the probe stages import torch lazily, when they use it.
 LAZY = {stage: ("torch",) for stage in ("train_gt", "train_w2s", "bootstrap", "sensitivity")}

@@ -384,6 +384,48 @@ class GenftParams(Section):
     (never test rows, never labels)."""
 
 
+class ChessGeneratorParams(Section):
+    """One generated puzzle set (`chess.generate.<set>`): Stockfish self-play, see
+    `w2s.puzzles.generate_puzzles`. Node budgets, not times, so the set does not depend on the machine."""
+
+    n_puzzles: PositiveInt = 3000
+    """Puzzles to keep (the set stops there)."""
+    seed: NonNegativeInt = 0
+    """Seed of the random openings (game i draws from (seed, i))."""
+    random_plies: NonNegativeInt = 8
+    """Uniformly drawn legal moves that open every game, before the engine plays both sides."""
+    nodes: PositiveInt = 1500
+    """Nodes per search (MultiPV 2, one thread, 16 MB hash cleared before each): the engine's move and the
+    puzzle label."""
+    margin: PositiveInt = 150
+    """Keep a position when its best move beats the second best by at least this many centipawns."""
+    per_game: PositiveInt = 5
+    """At most this many puzzles from one game."""
+    max_plies: PositiveInt = 100
+    """A game stops after this many plies."""
+    difficulty_nodes: list[PositiveInt] = [1, 64, 256, 1024]
+    """Budgets (increasing, below `nodes`) tried for the difficulty: Rating 800 + 300 k, k the first that
+    finds the best move (len: only the full budget)."""
+
+
+class ChessParams(Section):
+    """Section `chess`: where the chess tasks (`chess`: position as PGN, `chess_fen`: as FEN) read their
+    puzzles, and the puzzle sets stage `chess_puzzles@<set>` generates (`w2s.puzzles`)."""
+
+    source: Literal["generated", "file", "hub"] = "generated"
+    """`generated`: the set `set` of `generate`; `file`: a Lichess puzzle CSV (or slice) at `path`; `hub`:
+    the dataset `hub_id` on the Hugging Face hub."""
+    set: str = "puzzles"
+    """`generated`: the set read, data/chess/<set>.csv (a key of `generate`)."""
+    path: str | None = None
+    """`file`: the Lichess puzzle CSV (decompressed), relative to the project root or absolute."""
+    hub_id: str = "Lichess/chess-puzzles"
+    """`hub`: the Hugging Face dataset of Lichess puzzles (same columns as the CSV)."""
+    generate: dict[str, ChessGeneratorParams] = {}
+    """Set name -> generator params: one stage `chess_puzzles@<set>` each (none by default, so the default
+    pipeline never runs Stockfish)."""
+
+
 class SaliencyParams(Section):
     """Section `saliency`: the five concept-saliency conditions (paper Fig. 11) on one strong model."""
 
@@ -476,6 +518,8 @@ class Params(Section):
     """Rendering of the reports (stage `report`)."""
     sensitivity: SensitivityParams = SensitivityParams()
     """PGR against the probes' regularisation (stage `sensitivity`)."""
+    chess: ChessParams = ChessParams()
+    """The chess puzzle tasks' source and the generated puzzle sets (stage `chess_puzzles`)."""
 
     def model_spec(self, model: str) -> ModelSpec:
         """Hub id and revision of model key `model` (an adapted `genft` key: those of its base, whose
@@ -655,6 +699,26 @@ def validate(p: Params, known_tasks: tuple[str, ...], known_losses: tuple[str, .
     check_train(p.train)
     check_bootstrap_genft(p)
     check_saliency(p)
+    check_chess(p)
+
+
+def check_chess(p: Params) -> None:
+    """Section `chess`: a chess task listed with `source: generated` reads a set of `chess.generate`; a
+    `file` source has its path; difficulty budgets increase below `nodes`."""
+    from w2s.puzzles import CHESS_TASKS
+
+    c = p.chess
+    listed = [t for t in p.tasks if t in CHESS_TASKS]
+    if listed and c.source == "generated" and c.set not in c.generate:
+        raise InputError(f"chess.set: {c.set!r} is not a key of chess.generate (task {listed[0]} reads it); add "
+                         f"`{c.set}: {{}}` there, or set chess.source: file with chess.path")
+    if listed and c.source == "file" and not c.path:
+        raise InputError("chess.path: required when chess.source is file (a Lichess puzzle CSV or slice)")
+    for name, g in c.generate.items():
+        budgets = g.difficulty_nodes
+        if any(a >= b for a, b in zip(budgets, budgets[1:], strict=False)) or (budgets and budgets[-1] >= g.nodes):
+            raise InputError(f"chess.generate.{name}.difficulty_nodes: must increase and stay below nodes "
+                             f"({g.nodes}), got {budgets}")
 
 
 def check_data(p: Params) -> None:
@@ -737,11 +801,11 @@ def check_train(t: TrainParams) -> None:
 def parse_params(raw: Any, where: str = "params.yaml") -> Params:
     """Build and validate `Params` from an already-parsed YAML mapping; errors start with `where: `."""
     from w2s.loss_params import LOSS_PARAMS  # the names without the torch functions
-    from w2s.tasks import TASK_NAMES
+    from w2s.tasks import KNOWN_TASKS
 
     try:
         params = Params.model_validate(raw)
-        validate(params, tuple(TASK_NAMES), tuple(LOSS_PARAMS))
+        validate(params, KNOWN_TASKS, tuple(LOSS_PARAMS))
     except ValidationError as err:
         raise InputError(f"{where}: {describe(err, raw, Params)}") from None
     except InputError as err:

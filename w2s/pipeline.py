@@ -27,6 +27,7 @@ from w2s.errors import InputError
 from w2s.fitresult import EvalPoint, FitResult, is_main_process, lr_factor
 from w2s.metrics import accuracy, auroc
 from w2s.probe import fit_probe, fit_probe_stepwise, select_c
+from w2s.puzzles import CHESS_TASKS, load_puzzles, puzzle_rows
 from w2s.splits import build_pool, split_train
 from w2s.tasks import FileTask, load_task
 
@@ -68,12 +69,16 @@ def training_source(params: Params, model: str, pool: pl.DataFrame | None,
 
 
 def prepare_task(params: Params, task: str) -> pl.DataFrame:
-    """The task's pool: columns id, text, label, part ("train" | "test")."""
+    """The task's pool: columns id, text, label, part ("train" | "test"); chess tasks (`w2s.puzzles`, from
+    params section `chess`) add difficulty (the puzzle's rating)."""
+    n_train, n_test = params.prepare.sizes(task)
+    if task in CHESS_TASKS:
+        splits = puzzle_rows(load_puzzles(params.chess), task, params.prepare.seed)
+        return build_pool(splits, n_train=n_train, n_test=n_test, seed=params.prepare.seed, task=task)
     file_tasks = {name: FileTask(**ft.model_dump()) for name, ft in params.data.file_tasks.items()}
     splits = load_task(task, source=params.data.source, local_dir=params.data.local_dir,
                        seed=params.prepare.seed, file_tasks=file_tasks, negatives=params.data.negatives(task),
                        revision=params.data.revision(task))
-    n_train, n_test = params.prepare.sizes(task)
     balance = file_tasks[task].balance if task in file_tasks else None
     return build_pool(splits, n_train=n_train, n_test=n_test, seed=params.prepare.seed, task=task, balance=balance)
 

@@ -7,6 +7,8 @@ they change, and experiments on different machines share the run cache.
     W2S_DEVICE    auto (default) | cpu | cuda | cuda:<index> | mps   torch device of every forward pass
     W2S_COMPILE   0 (default) | 1                                    torch.compile the backbone (finetune/lora)
     W2S_RENDERER  auto (default) | quarto | offline                  how the report stage renders
+    W2S_STOCKFISH stockfish (default) | a command name or path       the engine of stage chess_puzzles
+                                                                     (looked up on PATH, then /usr/games)
 
 A bad value stops the stage with one line naming the variable and what it allows.
 """

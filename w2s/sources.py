@@ -23,6 +23,7 @@ from typing import Any
 
 from w2s.config import Params
 from w2s.errors import InputError
+from w2s.puzzles import CHESS_TASKS, puzzle_file
 from w2s.tasks import TASKS, data_path, local_files, pick_source
 
 
@@ -80,6 +81,8 @@ def describe(params: Params, task: str, hub_revision: str | None = None) -> dict
     workspace, in a queued experiment's copy and on another machine with the same data.
     """
     data = params.data
+    if task in CHESS_TASKS:
+        return chess_manifest(params, task)
     if task in data.file_tasks:
         ft = data.file_tasks[task]
         paths = {"train": ft.path, **({"test": ft.test_path} if ft.test_path else {})}
@@ -97,6 +100,18 @@ def describe(params: Params, task: str, hub_revision: str | None = None) -> dict
         out.update(hub_id=spec.hub_id, hub_kwargs=dict(spec.hub_kwargs), revision=hub_revision or "main",
                    commit=hub_commit(spec.hub_id, hub_revision))
     return out
+
+
+def chess_manifest(params: Params, task: str) -> dict[str, Any]:
+    """A chess task's manifest: `source` file (a Lichess CSV, `chess.path`, or a generated set, data/chess/
+    <set>.csv; `requested` says which) with its sha256, or the hub as for the built-in tasks."""
+    chess = params.chess
+    path = puzzle_file(chess)
+    if path is None:
+        return {"task": task, "source": "hub", "requested": "chess.source hub", "hub_id": chess.hub_id,
+                "hub_kwargs": {}, "revision": "main", "commit": hub_commit(chess.hub_id, None)}
+    return {"task": task, "source": "file", "requested": f"chess.source {chess.source}",
+            "files": {"train": _file(path, data_path(path))}}
 
 
 def summary(manifest: Mapping[str, Any]) -> str:

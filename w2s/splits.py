@@ -19,6 +19,8 @@ from w2s.errors import InputError
 from w2s.tasks import BALANCES, stable_rng
 
 SPLITS = ("train", "test")
+CARRIED = ("difficulty",)
+"""Optional per-row columns a task can give (chess: the puzzle's rating) that the pool keeps for the analyses."""
 
 
 def normalize_text(text: pl.Expr) -> pl.Expr:
@@ -44,7 +46,8 @@ def clean_split(frame: pl.DataFrame, task: str, split: str) -> pl.DataFrame:
         raise InputError(f"{_who(task)}: split {split} lacks column {missing[0]!r}")
     text = normalize_text(pl.col("text").cast(pl.Utf8))
     group = pl.col("group").cast(pl.Utf8) if "group" in frame.columns else pl.lit(None, dtype=pl.Utf8)
-    out = (frame.select(text, pl.col("label"), group.alias("group"))
+    extra = [pl.col(c) for c in CARRIED if c in frame.columns]
+    out = (frame.select(text, pl.col("label"), group.alias("group"), *extra)
            .drop_nulls(["text", "label"]).filter(pl.col("text") != "")
            .with_columns(pl.coalesce("group", "text").alias("group")))
     bad = out.filter(~pl.col("label").is_in([0, 1]))["label"]
@@ -139,7 +142,8 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     (None: a built-in task, n/2 each): `natural` draws each label in proportion to its split's rate
     instead (`quotas`).
 
-    Returns columns id (Int64), text (Utf8), label (Int8), part ("train" | "test"), sorted by id: test
+    Returns columns id (Int64), text (Utf8), label (Int8), part ("train" | "test") and the `CARRIED`
+    columns the splits have (e.g. difficulty), sorted by id: test
     rows get ids 0..n_test-1 and training rows n_test..n_test+n_train-1, each in a random order fixed
     by `seed`. The same inputs and seed give the same table. Raises InputError for an odd or
     non-positive n, unknown or no splits, a split left empty, or a label with too few rows.
@@ -164,7 +168,8 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     train, _ = take_balanced(train_source, n_train, stable_rng(seed, "pool", "train"), task=task,
                              split=train_split, what=f"prepare.n_train={n_train}", balance=balance)
     pool = pl.concat([test.with_columns(part=pl.lit("test")), train.with_columns(part=pl.lit("train"))])
-    return pool.with_row_index("id").select(pl.col("id").cast(pl.Int64), "text", "label", "part")
+    extra = [c for c in CARRIED if c in pool.columns]
+    return pool.with_row_index("id").select(pl.col("id").cast(pl.Int64), "text", "label", "part", *extra)
 
 
 def split_train(pool: pl.DataFrame, *, seed: int, weak_fraction: float = 0.5) -> pl.DataFrame:

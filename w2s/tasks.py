@@ -230,7 +230,11 @@ TASKS: dict[str, TaskSpec] = {
     "amazon_polarity": TaskSpec("fancyzhx/amazon_polarity", "amazon_polarity", ("title", "content", "label"),
                                 _fixed(format_amazon_polarity), splits=_TEST_AS_TEST),
 }
+CHESS_TASK_NAMES: tuple[str, ...] = ("chess", "chess_fen")
+"""The chess puzzle tasks (`w2s.puzzles`; their data comes from params section `chess`)."""
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+KNOWN_TASKS: tuple[str, ...] = (*TASK_NAMES, *CHESS_TASK_NAMES)
+"""Every task name `tasks` may list besides the file tasks."""
 
 
 BALANCES: tuple[str, ...] = ("downsample", "natural")
@@ -656,7 +660,8 @@ def truncation_side(name: str, file_tasks: Mapping[str, Any] | None = None,
     set, else the file task's `truncation`, else the built-in task's default (`TaskSpec.truncation`)."""
     file_tasks = file_tasks or {}
     side = override or (file_tasks[name].truncation if name in file_tasks else
-                        TASKS[name].truncation if name in TASKS else None)
+                        TASKS[name].truncation if name in TASKS else
+                        "left" if name in CHESS_TASK_NAMES else None)
     if side not in TRUNCATION_SIDES:
         raise InputError(f"truncation side of task {name!r}: {side!r} is not one of {', '.join(TRUNCATION_SIDES)}")
     return side  # type: ignore[return-value]
