@@ -98,7 +98,8 @@ def use_chart_renderer() -> None:
     """Make every Altair chart a cell shows carry its Vega-Lite spec
     (`application/vnd.vegalite.v5+json`), an HTML view (vega-embed, the bundle comes from the page's
     header: no CDN) and a PNG (vl-convert), plus a one-line text form: Quarto's HTML picks the view,
-    its PDF the PNG, the offline renderer the spec and the PNG. Lifts Altair's row limit."""
+    its PDF the PNG, the offline renderer the spec (it makes the PNG itself: one vl-convert runtime for all
+    documents instead of one per kernel). Lifts Altair's row limit."""
     import base64
 
     from w2s.report import chart_png
@@ -113,9 +114,11 @@ def use_chart_renderer() -> None:
                 f'{payload}, {{renderer: "svg", actions: false}});</script>')
         title = spec.get("title")
         title = title.get("text") if isinstance(title, dict) else title
-        return {f"application/vnd.vegalite.v{alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": spec,
-                "text/html": view, "image/png": base64.b64encode(chart_png(spec)).decode(),
-                "text/plain": f"[chart: {title or 'untitled'}]"}
+        bundle = {f"application/vnd.vegalite.v{alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": spec,
+                  "text/html": view, "text/plain": f"[chart: {title or 'untitled'}]"}
+        if not os.environ.get("W2S_OFFLINE_RENDER"):  # the offline renderer makes the PNGs in its own process
+            bundle["image/png"] = base64.b64encode(chart_png(spec)).decode()
+        return bundle
 
     alt.renderers.register("w2s", mimebundle)
     alt.renderers.enable("w2s")

@@ -347,6 +347,12 @@ def execute(doc: Document, params: Mapping[str, Any] | None = None) -> Rendered:
     rendered = Rendered(str(meta.get("title", doc.path.stem)), meta.get("subtitle"), formats=formats_of(doc))
     overrides = dict(meta.get("params") or {})
     overrides.update(params or {})
+    declared = {str(p.options["label"]) for p in doc.parts if isinstance(p, Chunk) and "label" in p.options}
+    for part in doc.parts:
+        for ref in _XREF.findall(part) if isinstance(part, str) else []:
+            if ref not in declared:  # checked before the kernel starts
+                raise InputError(f"{doc.path}:{doc.line_of(part)}: @{ref} refers to no figure label "
+                                 f"(labels: {', '.join(sorted(declared)) or 'none'})")
     kernel_name = str(meta.get("jupyter") or "python3")
     kernel = _Kernel(doc, kernel_name)
     labels: dict[str, Figure] = {}
@@ -720,11 +726,18 @@ def render_all(reports: Path, out_dir: Path, tasks: Sequence[str], renderer: str
         iterator = tqdm(todo, desc="report", disable=not progress)
     except ImportError:  # pragma: no cover - tqdm is a dependency
         iterator = todo
-    for job in iterator:
-        if use_quarto:
+    if use_quarto:
+        for job in iterator:
             done[job.stem] = render_quarto(job, out_dir, formats, quarto or "quarto")
-        else:
-            done[job.stem] = render_offline(job, out_dir, formats)
+        return done
+    # Two documents at a time: one's kernel runs its cells while the other's HTML and PDF are written
+    # (every output depends only on its own document, so the bytes do not depend on the overlap).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {job.stem: pool.submit(render_offline, job, out_dir, formats) for job in todo}
+        for job in iterator:
+            done[job.stem] = futures[job.stem].result()
     return done
 
 
