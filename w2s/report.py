@@ -571,12 +571,26 @@ def to_html(rendered: Rendered, folder: Path | None = None) -> str:
 # ------------------------------------------------------------------------------------------------- PDF
 
 
-def chart_png(spec: Mapping[str, Any], scale: float = 2.0) -> bytes:
-    """A static PNG of a Vega-Lite spec (vl-convert, no browser; its text in vl-convert's bundled fonts,
-    whatever fonts the machine has)."""
+FONT_DIR = Path(__file__).with_name("fonts")
+CHART_FONT = "W2S Sans"
+"""The family of every chart PNG's text: DejaVu Sans renamed, in w2s/fonts/ (see its README), a name no
+system font has, so vl-convert never draws a PNG with a font of the machine."""
+
+
+@lru_cache(maxsize=1)
+def _register_chart_font() -> None:
     import vl_convert as vlc
 
-    return bytes(vlc.vegalite_to_png(dict(spec), vl_version=vegalite_version(), scale=scale))
+    vlc.register_font_directory(str(FONT_DIR))
+
+
+def chart_png(spec: Mapping[str, Any], scale: float = 2.0) -> bytes:
+    """A static PNG of a Vega-Lite spec (vl-convert, no browser), all its text in `CHART_FONT`."""
+    import vl_convert as vlc
+
+    _register_chart_font()
+    spec = {**spec, "config": {**(spec.get("config") or {}), "font": CHART_FONT}}
+    return bytes(vlc.vegalite_to_png(spec, vl_version=vegalite_version(), scale=scale))
 
 
 def _typst_str(text: str) -> str:
