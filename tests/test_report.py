@@ -20,8 +20,7 @@ from report_fixtures import write_tables
 from w2s import cli
 from w2s.errors import InputError
 from w2s.figures import CONTEXT_ENV
-from w2s.report import (Job, Rendered, build_reports, execute, parse_qmd, render_offline, table_paths, to_html,
-                        to_pdf)
+from w2s.report import Job, Rendered, build_reports, execute, parse_qmd, render_offline, table_paths, to_html, to_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
 

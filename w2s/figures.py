@@ -764,7 +764,8 @@ def finding_overfitting(tables: Tables, task: str | None = None) -> str:
     if isinstance(df, str):
         return df
     means = dict(df.filter(pl.col("pgr").is_not_null()).group_by("checkpoint").agg(pl.col("pgr").mean()).iter_rows())
-    labels = {"pgr_final": "final", "pgr_best": "best by test accuracy", "pgr_early_stop": "early-stopped on weak labels"}
+    labels = {"pgr_final": "final", "pgr_best": "best by test accuracy",
+              "pgr_early_stop": "early-stopped on weak labels"}
     parts = [f"{label} {means[k]:.2f}" for k, label in labels.items() if k in means]
     return ("Mean PGR of the students: " + ", ".join(parts) + ".") if parts else "No defined PGR in `overfitting`."
 

@@ -1,21 +1,26 @@
 """Render the Quarto reports in `reports/`: with `quarto` when it is on PATH, else offline.
 
-The offline renderer executes the same `.qmd` files the way Quarto's Jupyter engine does, with no
-Jupyter and no network:
+The offline renderer executes the same `.qmd` files the way Quarto's Jupyter engine does:
 
-* the YAML front matter gives the title; Markdown between chunks is kept as is;
-* ```` ```{python} ```` chunks run in order in one namespace (a cell tagged `parameters` first sets
-  defaults, then the document's parameters override them, as `quarto render -P key:value` does);
-  `#| key: value` lines are chunk options (`echo`, `output: asis` / `false`, `fig-cap`, `tags`);
-* what a chunk shows is collected like Jupyter does: its printed text (as Markdown with
-  `output: asis`, else as a code block), then the `display(...)` calls and the value of its last
-  expression in order;
-  Altair charts become figures, objects with `_repr_markdown_` (e.g. `w2s.figures.Note`) Markdown.
+* the YAML front matter (title, subtitle, params, `jupyter`, `execute`, `format`) over the folder's
+  `_quarto.yml` (`execute` defaults, `format.html.toc` / `include-in-header`, `format.typst.papersize` /
+  `margin` / `toc`); a key it does not implement is an error naming it;
+* every ```` ```{python} ```` cell runs in ONE Jupyter kernel per document (nbclient + ipykernel, the
+  document's folder as working directory), with Quarto's cell options (`CELL_OPTIONS`: eval, echo,
+  output true/false/asis, include, warning, error, label, fig-cap, fig-alt, code-fold, code-summary,
+  tags); any other `#|` option is refused with one line naming it and the file:line. A cell tagged
+  `parameters` is followed by the document's parameters, as `quarto render -P key:value` does;
+* outputs are taken in the kernel's order (stdout and `display()` interleaved): charts (the Vega-Lite
+  spec that `w2s.figures.use_chart_renderer` puts in each chart's output) become figures, `text/markdown`
+  (e.g. `w2s.figures.Note`) Markdown, text a code block (raw Markdown with `output: asis`);
+* inline `` `{python} expr` `` is evaluated in the kernel where it stands; `label: fig-...` cells are
+  numbered "Figure N" with their `fig-cap`, and `@fig-...` in the text becomes a link "Figure N".
 
-It then writes (a) one self-contained HTML file per document, the charts interactive through
-vega-embed with the Vega, Vega-Lite and vega-embed bundle (from `vl-convert-python`) inlined, so the
-page draws with no network, and (b) a PDF: pandoc (the `pypandoc-binary` wheel) turns the Markdown,
-charts as PNG images from vl-convert, into typst, which the `typst` wheel compiles.
+It then writes (a) one self-contained HTML file per document, the charts interactive through vega-embed
+with the Vega bundle (`include-in-header`, from `vl-convert-python`) inlined, so the page draws with no
+network, and (b) a PDF: pandoc (the `pypandoc-binary` wheel) turns the Markdown, charts as PNG images from
+vl-convert, into typst, which the `typst` wheel compiles. Both are the same bytes on any machine: typst
+sees only its embedded fonts, the PNGs only the bundled `w2s/fonts/` family, and nothing carries a date.
 """
 
 from __future__ import annotations
@@ -348,10 +353,10 @@ def execute(doc: Document, params: Mapping[str, Any] | None = None) -> Rendered:
     overrides = dict(meta.get("params") or {})
     overrides.update(params or {})
     declared = {str(p.options["label"]) for p in doc.parts if isinstance(p, Chunk) and "label" in p.options}
-    for part in doc.parts:
-        for ref in _XREF.findall(part) if isinstance(part, str) else []:
+    for text in (p for p in doc.parts if isinstance(p, str)):
+        for ref in _XREF.findall(text):
             if ref not in declared:  # checked before the kernel starts
-                raise InputError(f"{doc.path}:{doc.line_of(part)}: @{ref} refers to no figure label "
+                raise InputError(f"{doc.path}:{doc.line_of(text)}: @{ref} refers to no figure label "
                                  f"(labels: {', '.join(sorted(declared)) or 'none'})")
     kernel_name = str(meta.get("jupyter") or "python3")
     kernel = _Kernel(doc, kernel_name)
