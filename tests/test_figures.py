@@ -248,3 +248,29 @@ def test_every_report_figure_is_labelled_captioned_referenced_and_every_section_
             assert f"@{label}" in text, (source.name, label)
         for section in re.split(r"^## .*$", text, flags=re.M)[1:]:
             assert section.lstrip().startswith("`{python} F.finding_"), (source.name, section[:80])
+
+
+def test_the_quarto_path_has_its_kernel_header_and_a_silent_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `quarto render` needs: a kernel named in every document (checked above) and installed with the
+    project, the Vega bundle as header content, and a first cell that prints nothing; each chart's output
+    carries the spec, an HTML view and (outside the offline renderer) a PNG for the PDF."""
+    from pathlib import Path
+
+    import tomllib
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    deps = " ".join(tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert all(name in deps for name in ("nbclient", "ipykernel", "nbformat"))
+    project = yaml.safe_load((root / "reports" / "_quarto.yml").read_text())
+    assert project["format"]["html"]["include-in-header"] == "_vega-header.html"
+    monkeypatch.delenv("W2S_OFFLINE_RENDER", raising=False)
+    old = alt.renderers.active
+    try:
+        assert F.setup() is None
+        spec = alt.Chart(alt.Data(values=[{"a": 1}])).mark_point().encode(x="a:Q").properties(title="T").to_dict()
+        bundle = alt.renderers.get()(spec)
+    finally:
+        alt.renderers.enable(old)
+    assert bundle["text/plain"] == "[chart: T]" and "vegaEmbed(" in bundle["text/html"]
+    assert bundle["image/png"] and any(k.startswith("application/vnd.vegalite.v") for k in bundle)

@@ -274,7 +274,7 @@ def _outputs_to_blocks(outputs: Sequence[Mapping[str, Any]], options: Mapping[st
 class _Kernel:
     """One Jupyter kernel (nbclient + ipykernel, as Quarto's Jupyter engine) running a document's cells."""
 
-    def __init__(self, doc: Document, kernel_name: str) -> None:
+    def __init__(self, doc: Document, kernel_name: str, sockets: Path) -> None:
         import nbformat
         from nbclient import NotebookClient
 
@@ -282,6 +282,10 @@ class _Kernel:
         self.nb = nbformat.v4.new_notebook()
         self.client = NotebookClient(self.nb, kernel_name=kernel_name, timeout=1800,
                                      resources={"metadata": {"path": str(doc.path.parent)}})
+        # local sockets in a private folder instead of TCP ports: nothing listens on the network
+        self.client.km = self.client.create_kernel_manager()
+        self.client.km.transport = "ipc"
+        self.client.km.ip = str(sockets / "kernel")
 
     def run(self, code: str, where: str, allow_error: bool = False) -> list[dict[str, Any]]:
         import nbformat
@@ -359,8 +363,19 @@ def execute(doc: Document, params: Mapping[str, Any] | None = None) -> Rendered:
                 raise InputError(f"{doc.path}:{doc.line_of(text)}: @{ref} refers to no figure label "
                                  f"(labels: {', '.join(sorted(declared)) or 'none'})")
     kernel_name = str(meta.get("jupyter") or "python3")
-    kernel = _Kernel(doc, kernel_name)
     labels: dict[str, Figure] = {}
+    with tempfile.TemporaryDirectory(prefix="w2s-kernel-") as sockets:
+        kernel = _Kernel(doc, kernel_name, Path(sockets))
+        _run_cells(kernel, doc, rendered, overrides, labels)
+    for i, block in enumerate(rendered.blocks):
+        if isinstance(block, str):
+            rendered.blocks[i] = _resolve_refs(block, labels, doc)
+    return rendered
+
+
+def _run_cells(kernel: _Kernel, doc: Document, rendered: Rendered, overrides: Mapping[str, Any],
+               labels: dict[str, Figure]) -> None:
+    """Execute every cell and inline expression of `doc` in `kernel`, appending what shows to `rendered`."""
     with kernel.client.setup_kernel():
         kernel.run(_BOOTSTRAP, f"{doc.path}: renderer set-up")
         for part in doc.parts:
@@ -379,37 +394,34 @@ def execute(doc: Document, params: Mapping[str, Any] | None = None) -> Rendered:
                     kernel.run("".join(f"{k} = {v!r}\n" for k, v in overrides.items()), f"{where}: parameters")
             if not opts["include"]:
                 continue
-            out: list[str | Figure] = []
-            if opts["echo"]:
-                out.append(_code_block(part.code, opts))
-            if opts["output"] is False:
-                shown = []
-            figure: Figure | None = None
-            is_fig = isinstance(label, str) and label.startswith("fig-")
-            for item in shown:
-                # a fig- cell's charts, and the notes standing in for missing ones, make up its figure
-                if isinstance(item, Chart) or (is_fig and opts["output"] != "asis" and item.startswith("> ")):
-                    if figure is None:
-                        figure = Figure([], label if is_fig else None, caption=opts.get("fig-cap"),
-                                        alt=opts.get("fig-alt"))
-                        out.append(figure)
-                    figure.items.append(item)
-                else:
-                    out.append(item)
-            if is_fig and figure is None:
-                figure = Figure([], label, caption=opts.get("fig-cap"), alt=opts.get("fig-alt"))
+            rendered.blocks.extend(_cell_blocks(part, opts, shown, labels))
+
+
+def _cell_blocks(part: Chunk, opts: Mapping[str, Any], shown: list[str | Chart],
+                 labels: dict[str, Figure]) -> list[str | Figure]:
+    """What an included cell shows: its code (`echo`, `code-fold`), then its outputs, the charts (and the
+    notes standing in for missing ones) of a `fig-` cell gathered into one numbered figure."""
+    label = opts.get("label")
+    out: list[str | Figure] = [_code_block(part.code, opts)] if opts["echo"] else []
+    is_fig = isinstance(label, str) and label.startswith("fig-")
+    figure: Figure | None = None
+    for item in [] if opts["output"] is False else shown:
+        if isinstance(item, Chart) or (is_fig and opts["output"] != "asis" and item.startswith("> ")):
+            if figure is None:
+                figure = Figure([], label if is_fig else None, caption=opts.get("fig-cap"), alt=opts.get("fig-alt"))
                 out.append(figure)
-            if is_fig:
-                assert figure is not None
-                figure.number = sum(1 for f in labels.values() if f.number is not None) + 1
-                labels[str(label)] = figure
-            elif label:
-                out = [f"::: {{#{label}}}\n", *out, ":::\n"]
-            rendered.blocks.extend(out)
-    for i, block in enumerate(rendered.blocks):
-        if isinstance(block, str):
-            rendered.blocks[i] = _resolve_refs(block, labels, doc)
-    return rendered
+            figure.items.append(item)
+        else:
+            out.append(item)
+    if is_fig:
+        if figure is None:
+            figure = Figure([], label, caption=opts.get("fig-cap"), alt=opts.get("fig-alt"))
+            out.append(figure)
+        figure.number = sum(1 for f in labels.values() if f.number is not None) + 1
+        labels[str(label)] = figure
+    elif label:
+        out = [f"::: {{#{label}}}\n", *out, ":::\n"]
+    return out
 
 
 def _inline(kernel: _Kernel, doc: Document, text: str) -> str:
