@@ -221,6 +221,10 @@ def test_findings_follow_the_numbers_and_name_missing_tables() -> None:
         pl.when(pl.col("method") == "xent").then(0.9).otherwise(pl.col("pgr_accuracy")).alias("pgr_accuracy"))
     assert F.finding_pgr({**T, "pgr_summary": flipped}, "sst2").startswith(
         "xent beats logconf in 3 of 3 cells; mean PGR 0.90 vs 0.60")
+    shrinking = T["runs"].with_columns(pl.when(pl.col("model") == "large").then(0.6).otherwise(pl.col("accuracy"))
+                                       .alias("accuracy"))
+    assert F.finding_accuracy({**T, "runs": shrinking}, "sst2").startswith(
+        "The ceiling falls from 0.705 (small) to 0.600 (large)")
     for finding in (F.finding_pgr, F.finding_accuracy, F.finding_regulariser, F.finding_agreement,
                     F.finding_saliency, F.finding_overfitting, F.finding_bootstrap):
         text = finding({}, "sst2")

@@ -654,6 +654,15 @@ def _rows(tables: Tables, name: str, columns: Sequence[str], stage: str, task: s
     return f"({table.text})" if isinstance(table, Note) else table
 
 
+def _change(a: float, b: float, fmt: str, from_: str = "", to: str = "") -> str:
+    """"rises from A to B" / "falls from A to B" / "stays at A", the verb from the numbers as printed."""
+    x, y = format(a, fmt), format(b, fmt)
+    where_a, where_b = (f" ({from_})" if from_ else ""), (f" ({to})" if to else "")
+    if x == y:
+        return f"stays at {x}" + (f" from {from_} to {to}" if from_ else "")
+    return f"{'rises' if b > a else 'falls'} from {x}{where_a} to {y}{where_b}"
+
+
 def _by_size(tables: Tables, models: Iterable[str]) -> list[str]:
     sizes, ladder = model_sizes(tables), ladder_of(tables)
     return sorted(set(models), key=lambda m: (sizes.get(m, 0), ladder.index(m) if m in ladder else 99, m))
@@ -695,7 +704,7 @@ def finding_accuracy(tables: Tables, task: str | None = None) -> str:
     weak, strong = _by_size(tables, w2s["weak"].drop_nulls())[0], _by_size(tables, w2s["strong"].drop_nulls())[-1]
     students = (w2s.filter((pl.col("weak") == weak) & (pl.col("strong") == strong)).group_by("method")
                 .agg(pl.col("accuracy").mean()).sort("accuracy", "method", descending=[True, False]))
-    text = f"The ceiling rises from {acc[order[0]]:.3f} ({order[0]}) to {acc[order[-1]]:.3f} ({order[-1]})"
+    text = f"The ceiling {_change(acc[order[0]], acc[order[-1]], '.3f', order[0], order[-1])}"
     if students.is_empty() or weak not in acc or strong not in acc:
         return text + "."
     return (text + f"; supervised by {weak} ({acc[weak]:.3f}), the {strong} student reaches "
@@ -735,9 +744,7 @@ def finding_agreement(tables: Tables, task: str | None = None) -> str:
             continue
         order = _by_size(tables, sub)
         a, b = sub[order[0]], sub[order[-1]]
-        change = (f"falls from {a:.2f} to {b:.2f}" if round(b, 2) < round(a, 2) else
-                  f"rises from {a:.2f} to {b:.2f}" if round(b, 2) > round(a, 2) else f"stays at {a:.2f}")
-        parts.append(f"agreement where the supervisor is {where} {change}")
+        parts.append(f"agreement where the supervisor is {where} {_change(a, b, '.2f')}")
     if not parts:
         return "Too few student sizes in the `agreement` table to see a trend."
     return "As the student grows, " + " and ".join(parts) + "."
