@@ -190,3 +190,91 @@ def test_pgr_vs_c_draws_defined_points_with_intervals_and_names_the_rest() -> No
     assert all(r["low"] <= r["pgr"] <= r["high"] for r in rows)
     assert len(rows) == 3 * 2 * 3 - 3  # xent at C = 10 has no significant gap in the fixture
     assert "no PGR (gap not significant) at 3 of 18 points" in spec["title"]["subtitle"]
+
+
+# ---------------------------------------------------------------------------------------------- findings
+
+
+def test_findings_state_the_tables_numbers() -> None:
+    T = tables()
+    assert F.finding_pgr(T) == ("logconf beats xent in 6 of 6 cells; mean PGR 0.60 vs 0.40 (2 methods, 12 cells "
+                                "with a significant gap).")
+    assert F.finding_pgr(T, "sst2").startswith("logconf beats xent in 3 of 3 cells; mean PGR 0.60 vs 0.40")
+    assert F.finding_accuracy(T, "sst2") == (
+        "The ceiling rises from 0.705 (small) to 0.855 (large); supervised by small (0.705), the large student "
+        "reaches 0.795 with logconf against a ceiling of 0.855.")
+    assert F.finding_agreement(T) == ("As the student grows, agreement where the supervisor is wrong falls from "
+                                      "0.58 to 0.49 and agreement where the supervisor is right stays at 0.95.")
+    assert F.finding_regulariser(T, "sst2") == ("Over C from 0.001 to 10, mean PGR ranges from 0.50 to 0.50; with C "
+                                                "cross-validated per run it is 0.50.")
+    assert F.finding_saliency(T, "sciq") == ("Finetuned on ground truth scores highest (0.850), linear probe on weak "
+                                             "labels lowest (0.720).")
+    assert F.finding_overfitting(T) == ("Mean PGR of the students: final 0.50, best by test accuracy 0.70, "
+                                        "early-stopped on weak labels 0.60.")
+    assert F.finding_bootstrap(T, "sst2") == ("Through the chain the strongest model reaches 0.805 vs 0.785 supervised "
+                                              "directly; the chain is better in 1 of 1 chains.")
+
+
+def test_findings_follow_the_numbers_and_name_missing_tables() -> None:
+    T = dict(tables())
+    flipped = T["pgr_summary"].with_columns(
+        pl.when(pl.col("method") == "xent").then(0.9).otherwise(pl.col("pgr_accuracy")).alias("pgr_accuracy"))
+    assert F.finding_pgr({**T, "pgr_summary": flipped}, "sst2").startswith(
+        "xent beats logconf in 3 of 3 cells; mean PGR 0.90 vs 0.60")
+    shrinking = T["runs"].with_columns(pl.when(pl.col("model") == "large").then(0.6).otherwise(pl.col("accuracy"))
+                                       .alias("accuracy"))
+    assert F.finding_accuracy({**T, "runs": shrinking}, "sst2").startswith(
+        "The ceiling falls from 0.705 (small) to 0.600 (large)")
+    for finding in (F.finding_pgr, F.finding_accuracy, F.finding_regulariser, F.finding_agreement,
+                    F.finding_saliency, F.finding_overfitting, F.finding_bootstrap):
+        text = finding({}, "sst2")
+        assert text.startswith("(The ") and "missing" in text and "dvc repro" in text, (finding.__name__, text)
+
+
+def test_every_report_figure_is_labelled_captioned_referenced_and_every_section_opens_with_a_finding() -> None:
+    """The sources of reports/: charts only in `fig-` cells with a caption, each referred to in the text,
+    and every section's first paragraph starting with an inline expression (a computed finding)."""
+    import re
+    from pathlib import Path
+
+    from w2s.report import Chunk, parse_qmd
+
+    for source in sorted((Path(__file__).resolve().parents[1] / "reports").glob("*.qmd")):
+        doc = parse_qmd(source)
+        assert doc.meta.get("jupyter") == "python3", source
+        text = "".join(p for p in doc.parts if isinstance(p, str))
+        figure_cells = [p for p in doc.parts if isinstance(p, Chunk) and "F." in p.code
+                        and re.search(r"F\.(?!load_tables|setup|tasks_of|pgr_table|convergence)\w+\(", p.code)]
+        assert figure_cells, source
+        for cell in figure_cells:
+            label = str(cell.options.get("label", ""))
+            assert label.startswith("fig-") and cell.options.get("fig-cap"), (source.name, cell.line)
+            assert f"@{label}" in text, (source.name, label)
+        for section in re.split(r"^## .*$", text, flags=re.M)[1:]:
+            assert section.lstrip().startswith("`{python} F.finding_"), (source.name, section[:80])
+
+
+def test_the_quarto_path_has_its_kernel_header_and_a_silent_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `quarto render` needs: a kernel named in every document (checked above) and installed with the
+    project, the Vega bundle as header content, and a first cell that prints nothing; each chart's output
+    carries the spec, an HTML view and (outside the offline renderer) a PNG for the PDF."""
+    from pathlib import Path
+
+    import tomllib
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    deps = " ".join(tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert all(name in deps for name in ("nbclient", "ipykernel", "nbformat"))
+    project = yaml.safe_load((root / "reports" / "_quarto.yml").read_text())
+    assert project["format"]["html"]["include-in-header"] == "_vega-header.html"
+    monkeypatch.delenv("W2S_OFFLINE_RENDER", raising=False)
+    old = alt.renderers.active
+    try:
+        assert F.setup() is None
+        spec = alt.Chart(alt.Data(values=[{"a": 1}])).mark_point().encode(x="a:Q").properties(title="T").to_dict()
+        bundle = alt.renderers.get()(spec)
+    finally:
+        alt.renderers.enable(old)
+    assert bundle["text/plain"] == "[chart: T]" and "vegaEmbed(" in bundle["text/html"]
+    assert bundle["image/png"] and any(k.startswith("application/vnd.vegalite.v") for k in bundle)

@@ -8,6 +8,8 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,24 +20,27 @@ from report_fixtures import write_tables
 from w2s import cli
 from w2s.errors import InputError
 from w2s.figures import CONTEXT_ENV
-from w2s.report import Chart, build_reports, execute, parse_qmd, table_paths, to_html, to_pdf
+from w2s.report import Job, Rendered, build_reports, execute, parse_qmd, render_offline, table_paths, to_html, to_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
 
-QMD = '''---
+QMD = """---
 title: "A small report"
 subtitle: "for tests"
+jupyter: python3
 params:
   n: 2
+execute:
+  warning: false
 ---
-
-Intro text with **bold**.
 
 ```{python}
 #| tags: [parameters]
 n = 1
 task = "sst2"
 ```
+
+Intro text with **bold**; n times ten is `{python} n * 10`, the task `{python} task`, see @fig-bars.
 
 ```{python}
 #| output: asis
@@ -47,58 +52,180 @@ import altair as alt
 import polars as pl
 from w2s.figures import Note
 rows = pl.DataFrame({"x": [1, 2, 3], "y": [n, 2 * n, 3 * n]})
-print("plain text")
+print("printed first")
 display(Note("nothing to see"))
+print("printed after the note")
 alt.Chart(alt.Data(values=rows.to_dicts())).mark_line().encode(x="x:Q", y="y:Q").properties(
     title="Line of </script> test")
+```
+
+```{python}
+#| eval: false
+#| echo: true
+never_run = 1 / 0
+```
+
+```{python}
+#| include: false
+hidden = 5
+print("included-nowhere")
+```
+
+```{python}
+#| output: false
+print("output-off")
+hidden + 1
+```
+
+```{python}
+#| warning: true
+import warnings
+warnings.warn("shown-warning")
+```
+
+```{python}
+warnings.warn("dropped-warning")
+```
+
+```{python}
+#| error: true
+1 / 0
+```
+
+```{python}
+#| echo: true
+#| code-fold: true
+#| label: tbl-code
+folded = "folded-code"
 ```
 
 ## After
 
 ```{python}
+#| label: fig-bars
 #| fig-cap: "a caption"
-alt.Chart(alt.Data(values=[{"a": "u", "b": 1}])).mark_bar().encode(x="a:N", y="b:Q").properties(title="Bars")
+#| fig-alt: "bars of one value"
+alt.Chart(alt.Data(values=[{"a": "u", "b": hidden}])).mark_bar().encode(x="a:N", y="b:Q").properties(title="Bars")
 ```
-'''
+
+```{python}
+#| label: fig-two
+#| fig-cap: "two charts"
+for t in ("One", "Two"):
+    display(alt.Chart(alt.Data(values=[{"a": t, "b": 1}])).mark_point().encode(x="a:N", y="b:Q").properties(title=t))
+```
+
+Both figures: @fig-bars and @fig-two; `never_run` is `{python} "never_run" in globals()`.
+"""
+
+QUARTO_YML = """project:
+  type: default
+format:
+  html:
+    toc: true
+  typst:
+    papersize: a5
+    margin:
+      x: 1cm
+execute:
+  echo: false
+"""
 
 
-@pytest.fixture
-def qmd(tmp_path: Path) -> Path:
-    path = tmp_path / "doc.qmd"
+@pytest.fixture(scope="module")
+def qmd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("doc") / "doc.qmd"
     path.write_text(QMD)
+    (path.parent / "_quarto.yml").write_text(QUARTO_YML)
     return path
+
+
+@pytest.fixture(scope="module")
+def rendered(qmd: Path) -> Rendered:
+    """The test document executed once (one kernel) for every test of what it shows."""
+    return execute(parse_qmd(qmd), {"task": "sciq"})
+
+
+def _text(rendered: Rendered) -> str:
+    return "".join(b for b in rendered.blocks if isinstance(b, str))
 
 
 def test_parse_splits_front_matter_markdown_and_chunks(qmd: Path) -> None:
     doc = parse_qmd(qmd)
     assert doc.meta["title"] == "A small report" and doc.meta["params"] == {"n": 2}
+    assert doc.project["execute"] == {"echo": False}
     chunks = [p for p in doc.parts if not isinstance(p, str)]
-    assert len(chunks) == 4
+    assert len(chunks) == 12
     assert chunks[0].options == {"tags": ["parameters"]} and chunks[0].code == 'n = 1\ntask = "sst2"\n'
     assert chunks[1].options == {"output": "asis"}
-    assert chunks[3].options == {"fig-cap": "a caption"}
+    assert chunks[10].options == {"label": "fig-bars", "fig-cap": "a caption", "fig-alt": "bars of one value"}
     assert QMD.splitlines()[chunks[2].line - 1] == "import altair as alt"
-    assert isinstance(doc.parts[0], str) and "Intro text" in doc.parts[0]
+    assert isinstance(doc.parts[1], str) and "Intro text" in doc.parts[1]
 
 
-def test_execute_shares_the_namespace_and_applies_parameters(qmd: Path) -> None:
-    rendered = execute(parse_qmd(qmd), {"task": "sciq"})
-    text = "".join(b for b in rendered.blocks if isinstance(b, str))
+def test_execute_in_a_kernel_with_parameters_and_inline_expressions(rendered: Rendered) -> None:
+    text = _text(rendered)
     assert "n is 2 and task is sciq" in text  # front-matter param n, call param task, over the defaults
-    assert "```\nplain text\n```" in text  # printed without output: asis -> a code block
-    assert "**Figure not available.** nothing to see" in text
-    charts = rendered.charts
-    assert [c.title for c in charts] == ["Line of </script> test", "Bars"]
-    assert [r["y"] for r in charts[0].spec["data"]["values"]] == [2, 4, 6]
-    assert charts[1].caption == "a caption" and charts[0].caption is None
-    order = [b.title if isinstance(b, Chart) else None for b in rendered.blocks]
-    assert order.index("Line of </script> test") < order.index("Bars")
+    assert "n times ten is 20, the task sciq, see [Figure 1](#fig-bars)" in text  # inline, str unquoted
+    # stdout and display() interleave as in Jupyter; printed text without output: asis is a code block
+    first, note, after = (text.index(s) for s in ("printed first", "nothing to see", "printed after the note"))
+    assert first < note < after and "```\nprinted first\n```" in text
+    assert [c.title for c in rendered.charts] == ["Line of </script> test", "Bars", "One", "Two"]
+    assert [r["y"] for r in rendered.charts[0].spec["data"]["values"]] == [2, 4, 6]
     assert rendered.title == "A small report" and rendered.subtitle == "for tests"
 
 
-def test_a_failing_chunk_names_the_file_and_line(tmp_path: Path) -> None:
+def test_cell_options_eval_include_output_warning_error_echo(rendered: Rendered) -> None:
+    text = _text(rendered)
+    assert "never_run = 1 / 0" in text and "`never_run` is False" in text  # eval: false, echo: true
+    assert "hidden = 5" not in text and "included-nowhere" not in text  # include: false ...
+    assert rendered.charts[1].spec["data"]["values"] == [{"a": "u", "b": 5}]  # ... but it ran
+    assert "output-off" not in text and "```\n6\n```" not in text  # output: false
+    assert "shown-warning" in text and "dropped-warning" not in text  # warning: true / front matter false
+    assert "ZeroDivisionError: division by zero" in text  # error: true shows the error and goes on
+    assert "import altair" not in text  # echo: false from _quarto.yml
+    assert '<details>\n<summary>Code</summary>\n\n```python\nfolded = "folded-code"' in text  # code-fold
+    assert '::: {#tbl-code}' in text  # a label that is not a figure's: the output's id
+
+
+def test_figures_are_numbered_with_captions_and_references(rendered: Rendered) -> None:
+    numbered = [f for f in rendered.figures if f.number]
+    assert [(f.label, f.number, f.caption_text()) for f in numbered] == [
+        ("fig-bars", 1, "Figure 1: a caption"), ("fig-two", 2, "Figure 2: two charts")]
+    assert [c.title for c in numbered[1].charts] == ["One", "Two"] and numbered[0].alt == "bars of one value"
+    assert "Both figures: [Figure 1](#fig-bars) and [Figure 2](#fig-two)" in _text(rendered)
+    unlabeled = [f for f in rendered.figures if not f.number]
+    assert [f.caption_text() for f in unlabeled] == [None]
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ("#| layout-ncol: 2\nx = 1", r"doc\.qmd:5: cell option 'layout-ncol' is not supported by the offline renderer"),
+    ("#| echo: true\n#| fig-width: 4\nx = 1", r"doc\.qmd:6: cell option 'fig-width' is not supported"),
+    ("#| output: maybe\nx = 1", r"doc\.qmd:5: output: 'maybe' \(allowed: true, false, asis\)"),
+])
+def test_an_unknown_cell_option_is_refused_naming_file_and_line(tmp_path: Path, cell: str, message: str) -> None:
+    (tmp_path / "doc.qmd").write_text(f"---\ntitle: x\n---\n```{{python}}\n{cell}\n```\n")
+    with pytest.raises(InputError, match=message):
+        parse_qmd(tmp_path / "doc.qmd")
+
+
+def test_an_unknown_project_or_front_matter_option_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "doc.qmd").write_text("---\ntitle: x\n---\ntext\n")
+    (tmp_path / "_quarto.yml").write_text("format:\n  html:\n    theme: cosmo\n")
+    with pytest.raises(InputError, match=r"_quarto\.yml: format\.html option 'theme' is not supported"):
+        parse_qmd(tmp_path / "doc.qmd")
+    (tmp_path / "_quarto.yml").unlink()
+    (tmp_path / "doc.qmd").write_text("---\ntitle: x\nbibliography: refs.bib\n---\ntext\n")
+    with pytest.raises(InputError, match=r"doc\.qmd:1: front-matter key 'bibliography' is not supported"):
+        parse_qmd(tmp_path / "doc.qmd")
+
+
+def test_a_failing_chunk_and_a_dangling_reference_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.qmd"
-    path.write_text("---\ntitle: x\n---\n\ntext\n\n```{python}\na = 1\nraise ValueError('boom')\n```\n")
+    path.write_text("---\ntitle: x\n---\n\ntext @fig-none\n\n```{python}\na = 1\nraise ValueError('boom')\n```\n")
+    with pytest.raises(InputError, match=r"bad\.qmd:4: @fig-none refers to no figure label \(labels: none\)"):
+        execute(parse_qmd(path))
+    path.write_text(path.read_text().replace("@fig-none", "no reference"))
     with pytest.raises(InputError, match=r"bad\.qmd:8: chunk failed: ValueError: boom"):
         execute(parse_qmd(path))
 
@@ -111,26 +238,33 @@ def test_unclosed_front_matter_and_missing_file_are_input_errors(tmp_path: Path)
         parse_qmd(tmp_path / "absent.qmd")
 
 
-def test_html_is_self_contained_with_one_view_per_chart(qmd: Path) -> None:
-    page = to_html(execute(parse_qmd(qmd)))
+def test_html_is_self_contained_with_numbered_figures_and_a_toc(rendered: Rendered, qmd: Path) -> None:
+    page = to_html(rendered, qmd.parent)
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", page)
-    assert "window.vegaEmbed=" in page and '<body data-charts="2">' in page
+    assert "window.vegaEmbed=" in page and '<body data-charts="4">' in page
     specs_json = page.split('id="w2s-specs">', 1)[1].split("</script>", 1)[0]
     specs = json.loads(specs_json)
-    assert [s["title"] for s in specs] == ["Line of </script> test", "Bars"]  # "</" escaped inside the script
-    assert page.count('class="w2s-chart"') == 2
-    assert "<strong>bold</strong>" in page and "<figcaption>a caption</figcaption>" in page
+    assert [s["title"] for s in specs] == ["Line of </script> test", "Bars", "One", "Two"]  # "</" escaped
+    assert page.count('class="w2s-chart"') == 4
+    assert "<strong>bold</strong>" in page and '<nav id="TOC"' in page and 'href="#after"' in page
+    assert '<figure class="w2s-figure" id="fig-bars">' in page and 'aria-label="bars of one value"' in page
+    assert "<figcaption>Figure 1: a caption</figcaption>" in page and '<a href="#fig-two">Figure 2</a>' in page
+    assert '<p class="w2s-subcaption">(b) Two</p>' in page
+    assert "<details>" in page and '<div id="tbl-code">' in page
 
 
-def test_pdf_is_valid_and_holds_the_text_and_figure_titles(qmd: Path, tmp_path: Path) -> None:
+def test_pdf_is_valid_and_holds_the_text_numbers_and_captions(rendered: Rendered, tmp_path: Path) -> None:
     out = tmp_path / "out" / "doc.pdf"
-    pngs = to_pdf(execute(parse_qmd(qmd)), out, tmp_path / "figs", prefix="doc")
+    pngs = to_pdf(rendered, out, tmp_path / "figs", prefix="doc")
     assert out.read_bytes().startswith(b"%PDF-")
-    text = " ".join(page.extract_text() for page in PdfReader(out).pages)
-    for words in ("A small report", "Intro text", "Line of </script> test", "Bars", "a caption"):
+    reader = PdfReader(out)
+    assert round(float(reader.pages[0].mediabox.width)) == 420  # papersize a5 from _quarto.yml
+    text = " ".join(page.extract_text() for page in reader.pages)
+    for words in ("A small report", "Intro text", "n times ten is 20", "Line of </script> test", "Bars",
+                  "Figure 1: a caption", "Figure 2: two charts", "(b) Two", "Both figures: Figure 1 and Figure 2"):
         assert words in text, words
-    assert [p.name for p in pngs] == ["doc-01-line-of-script-test.png", "doc-02-bars.png"]
-    assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    assert [p.name for p in pngs] == ["doc-01-line-of-script-test.png", "doc-02-bars.png", "doc-03-one.png",
+                                      "doc-04-two.png"]
 
 
 @pytest.fixture(scope="module")
@@ -203,11 +337,54 @@ def test_stage_exits_2_with_a_one_line_error(tmp_path: Path, capsys: pytest.Capt
     assert code == 2 and "W2S_RENDERER='latex': must be one of auto, quarto, offline" in capsys.readouterr().err
 
 
-def test_output_false_runs_the_chunk_but_shows_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "quiet.qmd"
-    path.write_text("---\ntitle: q\n---\n\n```{python}\n#| output: false\nx = 41\nprint('hidden')\nx\n```\n\n"
-                    "```{python}\n#| output: asis\nprint(f'x + 1 = {x + 1}')\n```\n")
-    rendered = execute(parse_qmd(path))
-    text = "".join(b for b in rendered.blocks if isinstance(b, str))
-    assert "hidden" not in text and "41" not in text.replace("x + 1 = 42", "")
-    assert "x + 1 = 42" in text
+FONTS_QMD = """---
+title: "Glyphs ▲ ■ → − ’"
+jupyter: python3
+---
+
+```{python}
+import altair as alt
+from w2s import figures as F
+F.setup()
+```
+
+Text with ▲ ■ → − and `code ▲`, **bold**, *italic*; see @fig-one.
+
+```{python}
+#| label: fig-one
+#| fig-cap: "glyphs ▲ → ■"
+alt.Chart(alt.Data(values=[{"a": "▲ up", "b": 1}, {"a": "■ → box", "b": 2}])).mark_bar().encode(
+    x="a:N", y="b:Q").properties(title="Title ▲ → ■ −")
+```
+"""
+
+
+def test_outputs_are_byte_identical_on_a_machine_without_our_fonts(tmp_path: Path) -> None:
+    """The same document rendered here and in a process that sees no system font at all (fontconfig
+    pointed at an empty folder), with another HOME, TMPDIR, TZ, locale and SOURCE_DATE_EPOCH: the PDF and
+    the chart PNG must be the same bytes (typst uses only its embedded fonts, vl-convert its bundled ones),
+    and the PDF carries no font of the machine."""
+    (tmp_path / "src").mkdir()
+    source = tmp_path / "src" / "doc.qmd"
+    source.write_text(FONTS_QMD)
+    here = render_offline(Job(source, {}, "doc"), _mkdir(tmp_path / "here"), ("pdf",))
+    conf = tmp_path / "fonts.conf"
+    conf.write_text(f'<?xml version="1.0"?>\n<fontconfig><dir>{_mkdir(tmp_path / "no-fonts")}</dir></fontconfig>\n')
+    env = {**os.environ, "FONTCONFIG_FILE": str(conf), "HOME": str(_mkdir(tmp_path / "home")),
+           "TMPDIR": str(_mkdir(tmp_path / "tmp")), "TZ": "Pacific/Chatham", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
+           "SOURCE_DATE_EPOCH": "86400", "PYTHONPATH": str(ROOT)}
+    code = ("import sys; from pathlib import Path; from w2s.report import Job, render_offline; "
+            "render_offline(Job(Path(sys.argv[1]), {}, 'doc'), Path(sys.argv[2]), ('pdf',))")
+    subprocess.run([sys.executable, "-c", code, str(source), str(_mkdir(tmp_path / "there"))], env=env, check=True,
+                   capture_output=True)
+    files = sorted(p.relative_to(tmp_path / "here") for p in (tmp_path / "here").rglob("*") if p.is_file())
+    assert [str(f) for f in files] == ["doc.pdf", "figures/doc-01-title.png"]
+    for f in files:
+        assert (tmp_path / "here" / f).read_bytes() == (tmp_path / "there" / f).read_bytes(), f
+    fonts = set(re.findall(rb"/BaseFont\s*/[A-Z]{6}\+([A-Za-z-]+)", here["pdf"].read_bytes()))
+    assert fonts and all(f.startswith((b"LibertinusSerif", b"DejaVuSansMono", b"NewCM")) for f in fonts), fonts
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

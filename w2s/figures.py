@@ -94,32 +94,41 @@ def method_scale(methods: Iterable[str]) -> alt.Scale:
 # ------------------------------------------------------------------------------------------- rendering
 
 
-def setup() -> Any:
-    """Call at the top of every report. Under the offline renderer (`w2s.report`) it only lifts
-    Altair's row limit. Under Quarto (a Jupyter kernel) it also registers a renderer whose output
-    carries both an HTML view (vega-embed, no CDN) and a PNG (vl-convert) so Quarto's HTML shows
-    interactive charts and its PDF static ones, and returns the inlined Vega bundle to display once."""
-    alt.data_transformers.disable_max_rows()
-    if os.environ.get("W2S_OFFLINE_RENDER"):
-        return None
+def use_chart_renderer() -> None:
+    """Make every Altair chart a cell shows carry its Vega-Lite spec
+    (`application/vnd.vegalite.v5+json`), an HTML view (vega-embed, the bundle comes from the page's
+    header: no CDN) and a PNG (vl-convert), plus a one-line text form: Quarto's HTML picks the view,
+    its PDF the PNG, the offline renderer the spec (it makes the PNG itself: one vl-convert runtime for all
+    documents instead of one per kernel). Lifts Altair's row limit."""
     import base64
 
-    from w2s.report import chart_png, vega_bundle
+    from w2s.report import chart_png
 
+    alt.data_transformers.disable_max_rows()
     counter = iter(range(1_000_000))
 
-    def mimebundle(spec: dict[str, Any], **_: Any) -> dict[str, str]:
+    def mimebundle(spec: dict[str, Any], **_: Any) -> dict[str, Any]:
         div = f"w2s-chart-q{next(counter)}"
         payload = json.dumps(spec).replace("</", "<" + chr(92) + "/")
         view = (f'<div class="w2s-chart" id="{div}"></div><script>vegaEmbed("#{div}", '
                 f'{payload}, {{renderer: "svg", actions: false}});</script>')
-        return {"text/html": view, "image/png": base64.b64encode(chart_png(spec)).decode()}
+        title = spec.get("title")
+        title = title.get("text") if isinstance(title, dict) else title
+        bundle = {f"application/vnd.vegalite.v{alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": spec,
+                  "text/html": view, "text/plain": f"[chart: {title or 'untitled'}]"}
+        if not os.environ.get("W2S_OFFLINE_RENDER"):  # the offline renderer makes the PNGs in its own process
+            bundle["image/png"] = base64.b64encode(chart_png(spec)).decode()
+        return bundle
 
     alt.renderers.register("w2s", mimebundle)
     alt.renderers.enable("w2s")
-    from IPython.display import HTML
 
-    return HTML(f"<script>{vega_bundle()}</script>")
+
+def setup() -> None:
+    """Call at the top of every report (the same under Quarto and the offline renderer): charts get the
+    renderer of `use_chart_renderer`. Returns nothing, so the cell shows nothing; the Vega bundle
+    reaches the HTML through `format.html.include-in-header` (`reports/_quarto.yml`)."""
+    use_chart_renderer()
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -630,3 +639,155 @@ def pgr_table_markdown(tables: Tables, task: str | None = None) -> str | Note:
     note = ("\nPGR = (mean w2s − mean weak) / (mean ceiling − mean weak), means over seeds; interval: paired "
             "bootstrap over seeds and test rows; no PGR where the gap's interval includes 0.\n")
     return markdown(pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.Utf8))) + note
+
+
+# -------------------------------------------------------------------------------------------- findings
+# One or two sentences per report section, every number computed from the tables at render time (the
+# documents call these in inline expressions), so no conclusion in the text can go stale. With a table
+# missing they say so instead. `task=None`: all tasks pooled (the overview).
+
+
+def _rows(tables: Tables, name: str, columns: Sequence[str], stage: str, task: str | None) -> pl.DataFrame | str:
+    table = _need(tables, name, columns, stage)
+    if not isinstance(table, Note) and task is not None:
+        table = _for_task(table, task, name)
+    return f"({table.text})" if isinstance(table, Note) else table
+
+
+def _change(a: float, b: float, fmt: str, from_: str = "", to: str = "") -> str:
+    """"rises from A to B" / "falls from A to B" / "stays at A", the verb from the numbers as printed."""
+    x, y = format(a, fmt), format(b, fmt)
+    where_a, where_b = (f" ({from_})" if from_ else ""), (f" ({to})" if to else "")
+    if x == y:
+        return f"stays at {x}" + (f" from {from_} to {to}" if from_ else "")
+    return f"{'rises' if b > a else 'falls'} from {x}{where_a} to {y}{where_b}"
+
+
+def _by_size(tables: Tables, models: Iterable[str]) -> list[str]:
+    sizes, ladder = model_sizes(tables), ladder_of(tables)
+    return sorted(set(models), key=lambda m: (sizes.get(m, 0), ladder.index(m) if m in ladder else 99, m))
+
+
+def finding_pgr(tables: Tables, task: str | None = None) -> str:
+    """Which method recovers more of the gap: "logconf beats xent in 5 of 6 cells; mean PGR 0.62 vs 0.41"
+    (cells: task x pair with a defined PGR for both; the baseline is xent when present)."""
+    df = _rows(tables, "pgr_summary", ["task", "weak", "strong", "method", "pgr_accuracy"], "analyze", task)
+    if isinstance(df, str):
+        return df
+    df = df.filter(pl.col("pgr_accuracy").is_not_null())
+    if df.is_empty():
+        return "No cell has a significant gap, so no PGR is defined."
+    means = df.group_by("method").agg(pl.col("pgr_accuracy").mean()).sort("pgr_accuracy", "method",
+                                                                         descending=[True, False])
+    if means.height == 1:
+        return f"Mean PGR of {means['method'][0]}: {means['pgr_accuracy'][0]:.2f} over {df.height} cells."
+    best = str(means["method"][0])
+    base = "xent" if "xent" in means["method"].to_list() and best != "xent" else str(means["method"][1])
+    wide = df.pivot("method", index=["task", "weak", "strong"], values="pgr_accuracy").drop_nulls([best, base])
+    wins = int((wide[best] > wide[base]).sum())
+    mean = dict(means.iter_rows())
+    return (f"{best} beats {base} in {wins} of {wide.height} cells; mean PGR {mean[best]:.2f} vs "
+            f"{mean[base]:.2f} ({len(mean)} methods, {df.height} cells with a significant gap).")
+
+
+def finding_accuracy(tables: Tables, task: str | None = None) -> str:
+    """How the ceiling and the weak-to-strong students grow with size (mean over seeds and tasks)."""
+    runs = _rows(tables, "runs", ["kind", "task", "model", "weak", "strong", "method", "accuracy"], "analyze", task)
+    if isinstance(runs, str):
+        return runs
+    gt = runs.filter(pl.col("kind") == "gt").group_by("model").agg(pl.col("accuracy").mean())
+    w2s = runs.filter(pl.col("kind") == "w2s")
+    if gt.height < 2 or w2s.is_empty():
+        return "Too few models in the `runs` table to compare sizes."
+    acc = dict(gt.iter_rows())
+    order = _by_size(tables, acc)
+    weak, strong = _by_size(tables, w2s["weak"].drop_nulls())[0], _by_size(tables, w2s["strong"].drop_nulls())[-1]
+    students = (w2s.filter((pl.col("weak") == weak) & (pl.col("strong") == strong)).group_by("method")
+                .agg(pl.col("accuracy").mean()).sort("accuracy", "method", descending=[True, False]))
+    text = f"The ceiling {_change(acc[order[0]], acc[order[-1]], '.3f', order[0], order[-1])}"
+    if students.is_empty() or weak not in acc or strong not in acc:
+        return text + "."
+    return (text + f"; supervised by {weak} ({acc[weak]:.3f}), the {strong} student reaches "
+            f"{students['accuracy'][0]:.3f} with {students['method'][0]} against a ceiling of {acc[strong]:.3f}.")
+
+
+def finding_regulariser(tables: Tables, task: str | None = None) -> str:
+    """The range of mean PGR over the C sweep, next to the headline (cross-validated C) mean PGR."""
+    names = [f"sensitivity_{task}"] if task else sorted(n for n in tables if n.startswith("sensitivity_"))
+    frames = [t for n in names if not isinstance(t := _rows(tables, n, ["c", "pgr_accuracy"], "sensitivity",
+                                                             None), str)]
+    if not frames:
+        return f"(The sensitivity table{'s are' if task is None else ' is'} missing: run `dvc repro sensitivity`.)"
+    df = pl.concat([f.select("c", "pgr_accuracy") for f in frames]).filter(pl.col("pgr_accuracy").is_not_null())
+    if df.is_empty():
+        return "No C of the sweep gives a significant gap: PGR is undefined everywhere."
+    by_c = df.group_by("c").agg(pl.col("pgr_accuracy").mean()).sort("c")
+    low, high = float(by_c["pgr_accuracy"].min()), float(by_c["pgr_accuracy"].max())  # type: ignore[arg-type]
+    text = (f"Over C from {by_c['c'][0]:g} to {by_c['c'][-1]:g}, mean PGR ranges from {low:.2f} to {high:.2f}")
+    head = _rows(tables, "pgr_summary", ["task", "pgr_accuracy"], "analyze", task)
+    if isinstance(head, str) or head["pgr_accuracy"].drop_nulls().is_empty():
+        return text + "."
+    return text + f"; with C cross-validated per run it is {float(head['pgr_accuracy'].mean()):.2f}."  # type: ignore[arg-type]
+
+
+def finding_agreement(tables: Tables, task: str | None = None) -> str:
+    """"agreement where the supervisor is wrong falls from 0.61 to 0.37 as the student grows" (mean over
+    supervisors, methods, seeds and tasks, smallest vs largest student)."""
+    df = _rows(tables, "agreement", ["task", "strong", "metric", "value"], "agreement", task)
+    if isinstance(df, str):
+        return df
+    means = df.group_by("metric", "strong").agg(pl.col("value").mean())
+    parts = []
+    for metric, where in (("agreement_supervisor_wrong", "wrong"), ("agreement_supervisor_correct", "right")):
+        sub = dict(means.filter(pl.col("metric") == metric).select("strong", "value").iter_rows())
+        if len(sub) < 2:
+            continue
+        order = _by_size(tables, sub)
+        a, b = sub[order[0]], sub[order[-1]]
+        parts.append(f"agreement where the supervisor is {where} {_change(a, b, '.2f')}")
+    if not parts:
+        return "Too few student sizes in the `agreement` table to see a trend."
+    return "As the student grows, " + " and ".join(parts) + "."
+
+
+def finding_saliency(tables: Tables, task: str | None = None) -> str:
+    """The best and the worst of the concept-saliency conditions (mean accuracy over seeds and tasks)."""
+    table = _rows(tables, "saliency", ["task"], "saliency_summary", task)
+    if isinstance(table, str):
+        return table
+    cond = _first(table.columns, ["condition", "setting", "variant"])
+    df = _long_values(table, "accuracy")
+    if cond is None or df.is_empty():
+        return "The `saliency` table has no accuracy per condition."
+    means = df.group_by(cond).agg(pl.col("value").mean()).sort("value", cond, descending=[True, False])
+    (best, hi), (worst, lo) = means.row(0), means.row(-1)
+    return (f"{SALIENCY_LABELS.get(best, best).capitalize()} scores highest ({hi:.3f}), "
+            f"{SALIENCY_LABELS.get(worst, worst)} lowest ({lo:.3f}).")
+
+
+def finding_overfitting(tables: Tables, task: str | None = None) -> str:
+    """Mean PGR of the final, best-by-test and early-stopped students."""
+    df = _rows(tables, "overfitting_pgr", ["task", "checkpoint", "pgr"], "overfitting", task)
+    if isinstance(df, str):
+        return df
+    means = dict(df.filter(pl.col("pgr").is_not_null()).group_by("checkpoint").agg(pl.col("pgr").mean()).iter_rows())
+    labels = {"pgr_final": "final", "pgr_best": "best by test accuracy",
+              "pgr_early_stop": "early-stopped on weak labels"}
+    parts = [f"{label} {means[k]:.2f}" for k, label in labels.items() if k in means]
+    return ("Mean PGR of the students: " + ", ".join(parts) + ".") if parts else "No defined PGR in `overfitting`."
+
+
+def finding_bootstrap(tables: Tables, task: str | None = None) -> str:
+    """Accuracy of the strongest model through the chain vs directly supervised (mean over chains, tasks)."""
+    df = _rows(tables, "bootstrap_summary", ["task", "chain", "route", "accuracy"], "bootstrap_report", task)
+    if isinstance(df, str):
+        return df
+    wide = df.rename({"chain": "chain_models"}).pivot("route", index=["task", "chain_models"], values="accuracy",
+                                                       aggregate_function="mean")
+    if not {"chain", "direct"} <= set(wide.columns):
+        return "The `bootstrap_summary` table lacks the chain or the direct route."
+    wide = wide.drop_nulls(["chain", "direct"])
+    wins = int((wide["chain"] > wide["direct"]).sum())
+    return (f"Through the chain the strongest model reaches {float(wide['chain'].mean()):.3f} vs "  # type: ignore[arg-type]
+            f"{float(wide['direct'].mean()):.3f} supervised directly; the chain is better in {wins} of "  # type: ignore[arg-type]
+            f"{wide.height} chains.")
