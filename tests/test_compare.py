@@ -52,7 +52,9 @@ def test_cell_rows_pair_both_sides_pooled_last() -> None:
     assert xent["change"] == pytest.approx(0.25) and xent["new_n_seeds"] == 3
     assert pooled["new_status"] == "ok" and pooled["old_low"] == pytest.approx(0.4)
     one_side = C.cell_rows({}, pgr(0.75, None))
-    assert all(r["old_pgr"] is None and r["change"] is None for r in one_side) and len(one_side) == 3
+    assert all(not r["old_present"] and r["change"] is None for r in one_side) and len(one_side) == 3
+    assert "| sst2 | l3 → mpnet | xent | — | 0.750 [0.650, 0.850], n=3 | — |" in C.cells_markdown(
+        {"old": {"label": "A"}, "new": {"label": "B"}, "cells": one_side})
 
 
 def test_markdown_tables() -> None:
@@ -65,6 +67,7 @@ def test_markdown_tables() -> None:
     cells = C.cells_markdown(d)
     assert "| sst2 | l3 → mpnet | xent | 0.500 [0.400, 0.600], n=3 | 0.750 [0.650, 0.850], n=3 | +0.250 |" in cells
     assert "| sst2 | all pairs pooled | xent |" in cells
+    assert "| sst2 | l3 → mpnet | logconf | 0.500 | undefined | — |" in cells  # in B's table, with no PGR
     assert "a \\| b" in C.sides_markdown(d)  # a subject's pipe does not split the table
     empty = {**d, "params": [], "headline": [], "cells": []}
     assert C.params_markdown(empty).startswith("No param differs")

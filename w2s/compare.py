@@ -188,13 +188,13 @@ def cells(pgr: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
 
 
 def cell_rows(pgr_old: Mapping[str, Any], pgr_new: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The cells of both sides, one row per task x pair x method (pooled last in each task): each side's
-    PGR, interval, seeds and status (None where that side has no such cell) and the change."""
+    """The cells of both sides, one row per task x pair x method (pooled last in each task): whether each
+    side has the cell, its PGR (None: undefined), interval, seeds and status, and the change."""
     old, new = cells(pgr_old), cells(pgr_new)
     rows = []
     for key in sorted(set(old) | set(new), key=lambda k: (k[0], k[1] == POOLED, k[1], k[2])):
         a, b = old.get(key, {}), new.get(key, {})
-        rows.append({"task": key[0], "pair": key[1], "method": key[2],
+        rows.append({"task": key[0], "pair": key[1], "method": key[2], "old_present": bool(a), "new_present": bool(b),
                      **{f"old_{k}": a.get(k) for k in ("pgr", "low", "high", "n_seeds", "status")},
                      **{f"new_{k}": b.get(k) for k in ("pgr", "low", "high", "n_seeds", "status")},
                      "change": _change(a.get("pgr"), b.get("pgr"))})
@@ -309,11 +309,11 @@ def cells_markdown(data: Mapping[str, Any]) -> str:
         return f"Neither side has a `{PGR_TABLE}`.\n"
 
     def side(r: Mapping[str, Any], s: str) -> str:
-        if r[f"{s}_pgr"] is None and r[f"{s}_n_seeds"] is None:
+        if not r.get(f"{s}_present", True):
             return "—"
         text = _with_interval(r[f"{s}_pgr"], r[f"{s}_low"], r[f"{s}_high"])
-        if r[f"{s}_pgr"] is None and r[f"{s}_status"]:
-            text = f"{text} ({r[f'{s}_status']})"
+        if r[f"{s}_pgr"] is None:
+            text = f"undefined ({r[f'{s}_status']})" if r[f"{s}_status"] else "undefined"
         return text + (f", n={r[f'{s}_n_seeds']}" if r[f"{s}_n_seeds"] is not None else "")
 
     old, new = data["old"]["label"], data["new"]["label"]
@@ -354,7 +354,7 @@ def pgr_overlay(data: Mapping[str, Any]) -> Any:
         y=alt.Y("pgr:Q", title=f"PGR on {METRIC} (fraction of gap recovered)"), tooltip=tooltip)
     zero = alt.Chart().mark_rule(color="#999999", strokeDash=[4, 4]).encode(y=alt.datum(0))
     one = alt.Chart().mark_rule(color="#999999", strokeDash=[1, 3]).encode(y=alt.datum(1))
-    width = max(260, 70 * len(order))
+    width = max(260, 100 * len(order))
     layered = alt.layer(zero, one, bars, points, data=alt.Data(values=records)).properties(width=width,
                                                                                            height=HEIGHT)
     return layered.facet(column=alt.Column("task:N", title="task")).properties(title=alt.TitleParams(
