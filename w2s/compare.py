@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from w2s.errors import InputError
+from w2s.verify import parse_table
 
 WORKSPACE = "workspace"
 PGR_TABLE = "metrics/pgr.json"
@@ -119,15 +120,7 @@ def table_at(repo: Path, side: Side, file: str = PGR_TABLE) -> dict[str, Any]:
         done = subprocess.run(["git", "show", f"{side.rev}:{file}"], cwd=repo, capture_output=True, text=True,
                               check=False)
         text = done.stdout if done.returncode == 0 else ""
-    if not text.strip():
-        return {}
-    try:
-        table = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{side.label}: {file}: not JSON ({err})") from None
-    if not isinstance(table, dict):
-        raise InputError(f"{side.label}: {file}: holds a {type(table).__name__}, expected a mapping")
-    return table
+    return parse_table(text, side.label, file) if text.strip() else {}
 
 
 def _number(value: Any) -> float | None:
@@ -260,10 +253,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
+def _short(text: str, limit: int = 72) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def sides_markdown(data: Mapping[str, Any]) -> str:
     """What each side names: kind, commit, date, subject."""
     rows = [[role, f"`{s['spec']}`", s["kind"], f"`{s['rev'][:10]}`" if s["rev"] != WORKSPACE else "files on disk",
-             s["date"][:16].replace("T", " ") or "—", _text(s["subject"] or "—")]
+             s["date"][:16].replace("T", " ") or "—", _text(_short(s["subject"]) or "—")]
             for role, s in (("A (old)", data["old"]), ("B (new)", data["new"]))]
     return _table(["side", "asked", "kind", "commit", "date", "subject"], rows)
 
@@ -385,7 +382,7 @@ def render(data_path: Path, out: Path, reports: Path, formats: Sequence[str] = (
     return render_offline(job, out, formats)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m w2s.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("a", help="the old side: `workspace`, a git revision (HEAD~1, a tag, a commit) or a dvc exp name")
     p.add_argument("b", nargs="?", default=WORKSPACE, help="the new side (default: workspace)")
@@ -410,12 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"metrics changed, {len(data['cells'])} PGR cells")
     for f in sorted(out.iterdir()):
         print(f"  {f}")
-    return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    from w2s import cli
+
+    sys.exit(cli.run(main))
