@@ -74,6 +74,23 @@ def test_markdown_tables() -> None:
     assert "metrics/headline.json" in C.headline_markdown(empty) and "metrics/pgr.json" in C.cells_markdown(empty)
 
 
+def test_findings_are_computed_from_the_gathered_data() -> None:
+    d = data(pgr(0.5, 0.5), pgr(0.75, None))
+    assert C.finding_params(d) == ("6 params differ, in 2 files (params.yaml, studies/decoder/params.yaml): "
+                                   "`seeds`, `train.lr`, `a` and 3 more.")
+    assert C.finding_headline(d) == ("2 of 2 headline metrics changed; the largest change is `sst2.xent`, +0.250 "
+                                     "(A 0.500 [0.400, 0.600], B 0.750 [0.650, 0.850])")+"."
+    assert C.finding_cells(d) == ("2 cells have a PGR on both sides; in 2 of them B's PGR lies outside A's 95% "
+                                  "interval, most of all sst2 l3 → mpnet xent (+0.250).")
+    same = data(pgr(0.5, 0.5), pgr(0.55, 0.5))
+    assert C.finding_cells(same) == "3 cells have a PGR on both sides; in each, B's PGR lies within A's 95% interval."
+    assert C.finding_headline({**d, "headline": [{**r, "old": None} for r in d["headline"]]}).startswith(
+        "A (HEAD~1 (aaaaaaa)) has no `metrics/headline.json`")
+    assert C.finding_cells({**d, "cells": C.cell_rows({}, pgr(0.75, None))}) == (
+        "0 cells have a PGR on both sides; 3 cells exist on one side only.")
+    assert C.finding_params({**d, "params": []}) == "No param differs between the two sides."
+
+
 def test_the_overlay_draws_both_sides_or_says_why_not() -> None:
     d = data(pgr(0.5, 0.5), pgr(0.75, None))
     spec = C.pgr_overlay(d).to_dict()

@@ -319,6 +319,60 @@ def cells_markdown(data: Mapping[str, Any]) -> str:
                    for r in rows])
 
 
+def finding_params(data: Mapping[str, Any]) -> str:
+    """One computed sentence on the params diff."""
+    rows = data["params"]
+    if not rows:
+        return "No param differs between the two sides."
+    files = sorted({r["file"] for r in rows})
+    keys = ", ".join(f"`{r['key']}`" for r in rows[:3]) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+    return f"{len(rows)} params differ, in {len(files)} file{'s' * (len(files) > 1)} ({', '.join(files)}): {keys}."
+
+
+def finding_headline(data: Mapping[str, Any]) -> str:
+    """One computed sentence on the headline: how many metrics changed and the largest change, with both
+    intervals where it is a pooled PGR; or which side has no headline."""
+    rows = data["headline"]
+    for role, side in (("A", "old"), ("B", "new")):
+        if rows and all(r[side] is None for r in rows):
+            return f"{role} ({data[side]['label']}) has no `{HEADLINE}`: its column is empty."
+    if not rows:
+        return f"Neither side has a `{HEADLINE}`."
+    changed = [r for r in rows if r["old"] != r["new"]]
+    if not changed:
+        return f"All {len(rows)} headline metrics are identical on both sides."
+    numeric = [r for r in changed if r["change"] is not None]
+    text = f"{len(changed)} of {len(rows)} headline metrics changed"
+    if numeric:
+        top = max(numeric, key=lambda r: abs(r["change"]))
+        text += f"; the largest change is `{top['key']}`, {top['change']:+.3f}"
+        if top.get("old_low") is not None and top.get("new_low") is not None:
+            text += (f" (A {_with_interval(top['old'], top['old_low'], top['old_high'])}, "
+                     f"B {_with_interval(top['new'], top['new_low'], top['new_high'])})")
+    return text + "."
+
+
+def finding_cells(data: Mapping[str, Any]) -> str:
+    """One computed sentence on the per-cell PGRs: how many cells both sides define, in how many B's PGR
+    lies outside A's 95% interval (and the largest such move), and how many are on one side only."""
+    rows = data["cells"]
+    if not rows:
+        return f"Neither side has a `{PGR_TABLE}`."
+    both = [r for r in rows if r["change"] is not None]
+    one_side = sum(r["old_present"] != r["new_present"] for r in rows)
+    outside = [r for r in both if r["old_low"] is not None and not r["old_low"] <= r["new_pgr"] <= r["old_high"]]
+    text = f"{len(both)} cells have a PGR on both sides"
+    if outside:
+        top = max(outside, key=lambda r: abs(r["change"]))
+        text += (f"; in {len(outside)} of them B's PGR lies outside A's 95% interval, most of all "
+                 f"{top['task']} {_pair(top['pair'])} {top['method']} ({top['change']:+.3f})")
+    elif both:
+        text += "; in each, B's PGR lies within A's 95% interval"
+    if one_side:
+        text += f"; {one_side} cell{'s' * (one_side > 1)} exist{'s' * (one_side == 1)} on one side only"
+    return text + "."
+
+
 def pgr_overlay(data: Mapping[str, Any]) -> Any:
     """PGR by method of both sides on one chart: one panel per task, x the weak → strong pair (and the
     pooled PGR), the two sides side by side within each method; colour = side, shape = method,
