@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 W2S_TEST_DATA_DIR ?= ../shared/datasets
 REV ?= HEAD
+# the two sides of `make compare`: a git revision, a `dvc exp` name or `workspace` (REV: the older spelling of A)
+A ?= $(REV)
+B ?= workspace
 PIP_FLAGS ?=
 export W2S_TEST_DATA_DIR
 
@@ -33,8 +36,9 @@ lint:  ## ruff and mypy, as CI runs them
 report:  ## the reports in data/reports/ (reruns what the report stage needs, nothing else)
 	. $(VENV)/bin/activate && dvc repro report
 
-compare:  ## params and metrics of the workspace against REV (default HEAD): make compare REV=HEAD~1
-	. $(VENV)/bin/activate && dvc params diff $(REV) && dvc metrics diff $(REV) --md
+compare:  ## params and metrics of A (default HEAD) vs B (default workspace), and the report data/compare/compare.html: make compare A=HEAD~1
+	. $(VENV)/bin/activate && dvc params diff $(A) $(B) && dvc metrics diff $(A) $(B) --md \
+		&& python -m w2s.compare $(A) $(B) --out data/compare
 
 docs-check:  ## the links, stages, params keys and files that README and docs/ name exist
 	$(PY) -m pytest tests/test_docs.py -q

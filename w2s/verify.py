@@ -133,7 +133,8 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _table(text: str, rev: str, file: str) -> dict[str, Any]:
+def parse_table(text: str, rev: str, file: str) -> dict[str, Any]:
+    """A metrics table's JSON text (of `file` at `rev`) as flat values; bad input names both."""
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as e:
@@ -154,7 +155,7 @@ def committed_tables(repo: Path, rev: str) -> dict[str, dict[str, Any]]:
         if file.endswith(".json") and file not in NOT_TABLES:
             shown = subprocess.run(["git", "show", f"{rev}:{file}"], cwd=repo, capture_output=True, text=True,
                                    check=True)
-            out[file] = _table(shown.stdout, rev, file)
+            out[file] = parse_table(shown.stdout, rev, file)
     return out
 
 
@@ -164,7 +165,7 @@ def workspace_tables(repo: Path) -> dict[str, dict[str, Any]]:
     for path in sorted((repo / TABLES).rglob("*.json")):
         file = path.relative_to(repo).as_posix()
         if file not in NOT_TABLES:
-            out[file] = _table(path.read_text(), "workspace", file)
+            out[file] = parse_table(path.read_text(), "workspace", file)
     return out
 
 
