@@ -243,15 +243,15 @@ def test_every_report_figure_is_labelled_captioned_referenced_and_every_section_
         doc = parse_qmd(source)
         assert doc.meta.get("jupyter") == "python3", source
         text = "".join(p for p in doc.parts if isinstance(p, str))
-        figure_cells = [p for p in doc.parts if isinstance(p, Chunk) and "F." in p.code
-                        and re.search(r"F\.(?!load_tables|setup|tasks_of|pgr_table|convergence)\w+\(", p.code)]
+        figure_cells = [p for p in doc.parts if isinstance(p, Chunk) and re.search(
+            r"\b(F\.(?!load_tables|setup|tasks_of|pgr_table|convergence)|C\.pgr_overlay)\w*\(", p.code)]
         assert figure_cells, source
         for cell in figure_cells:
             label = str(cell.options.get("label", ""))
             assert label.startswith("fig-") and cell.options.get("fig-cap"), (source.name, cell.line)
             assert f"@{label}" in text, (source.name, label)
         for section in re.split(r"^## .*$", text, flags=re.M)[1:]:
-            assert section.lstrip().startswith("`{python} F.finding_"), (source.name, section[:80])
+            assert re.match(r"`\{python\} [FC]\.finding_", section.lstrip()), (source.name, section[:80])
 
 
 def test_the_quarto_path_has_its_kernel_header_and_a_silent_setup(monkeypatch: pytest.MonkeyPatch) -> None:

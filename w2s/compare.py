@@ -424,8 +424,9 @@ def render(data_path: Path, out: Path, reports: Path, formats: Sequence[str] = (
     import shutil
 
     from w2s import runtime
-    from w2s.report import Job, render_offline, render_quarto
+    from w2s.report import Job, render_offline, render_quarto, write_vega_header
 
+    write_vega_header(reports)  # the Vega bundle the HTML format includes (reports/_quarto.yml)
     job = Job(reports / "compare.qmd", {"data": str(data_path.resolve())}, "compare")
     choice = runtime.renderer()
     quarto = shutil.which("quarto")
