@@ -144,3 +144,20 @@ def test_a_module_run_with_dash_m_is_an_entry_and_a_dep(toy: Path) -> None:
     assert [str(f) for f in check(toy / "dvc.yaml", toy)] == [
         "dvc.yaml: stage m misses dep w2s/__init__.py (imported: w2s/b.py -> w2s/__init__.py)",
         "dvc.yaml: stage m misses dep w2s/c.py (imported: w2s/b.py -> w2s/c.py)"]
+
+
+def test_a_data_folder_inside_the_package_is_an_ordinary_dep(toy: Path) -> None:
+    """`w2s/fonts` (package data, not a module) is neither reported as unimported nor dropped by --write."""
+    (toy / "w2s/fonts").mkdir()
+    _write(toy, {"dvc.yaml": """\
+        stages:
+          s:
+            cmd: python stages/e.py
+            deps:
+              - stages/e.py
+              - w2s/fonts
+        """, "stages/e.py": "import w2s.e\n"})
+    write(toy / "dvc.yaml", toy)
+    text = (toy / "dvc.yaml").read_text()
+    assert "- w2s/fonts" in text and "- w2s/e.py" in text
+    assert check(toy / "dvc.yaml", toy) == []

@@ -200,8 +200,11 @@ class _Stage:
         return (self.wdir / dep).resolve()
 
     def is_package(self, dep: str) -> bool:
+        """Whether `dep` is a module of the package (a `w2s/...py` file): the deps this tool owns. A data
+        folder or file inside the package (`w2s/fonts`) is an ordinary dep, listed by hand and kept."""
+        path = self.resolve(dep)
         try:
-            return self.resolve(dep).relative_to(self.root).parts[0] == PACKAGE
+            return path.relative_to(self.root).parts[0] == PACKAGE and path.suffix == ".py"
         except ValueError:
             return False
 
