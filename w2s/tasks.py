@@ -333,7 +333,7 @@ TASKS: dict[str, TaskSpec] = {
     "amazon_polarity": TaskSpec("fancyzhx/amazon_polarity", "amazon_polarity", ("title", "content", "label"),
                                 _fixed(format_amazon_polarity), splits=_TEST_AS_TEST),
     # Multiple choice, validation only in the mirror (carved): max_sizes from `w2s.splits.largest_n_train`
-    # at seed 0 with a margin (docs/validity-data.md section 12).
+    # at n_test 400, the least over prepare.seed 0..7, rounded down (docs/validity-data.md section 12).
     "hellaswag": TaskSpec("Rowan/hellaswag", "hellaswag", ("ctx", "endings", "label", "activity_label", "source_id"),
                           _fixed(format_hellaswag), group=lambda ex: ex["source_id"], truncation="left"),
     "piqa": TaskSpec("ybisk/piqa", "piqa", ("goal", "sol1", "sol2", "label"), _fixed(format_piqa),
