@@ -89,6 +89,11 @@ def test_int_is_accepted_where_float_is_expected() -> None:
         ("data.task_options", {"boolq": {"truncation": "middle"}},
          "data.task_options.boolq.truncation: unknown 'middle'; allowed: left, right"),
         ("data.task_options", {"sst3": {}}, "data.task_options: unknown built-in task 'sst3'; built-in: sst2"),
+        ("data.task_options", {"ag_news": {"positive": "Tech"}},
+         "data.task_options.ag_news.positive: 'Tech' is not a class of ag_news; allowed: World, Sports, Business"),
+        ("data.task_options", {"ag_news": {"negative": "Sci/Tech"}},
+         "data.task_options.ag_news.negative: 'Sci/Tech' is not a class of ag_news other than the positive one"),
+        ("data.task_options", {"piqa": {"positive": "1"}}, "data.task_options.piqa.positive: piqa is a binary task"),
         ("data.task_options", {"sciq": {"shuffle": True}}, "data.task_options.sciq: unknown key 'shuffle'"),
         ("data.file_tasks", {"mine": {"path": "x.csv", "text_column": "t", "label_column": "y",
                                       "truncation": "middle"}}, "data.file_tasks.mine.truncation: must be one of"),
@@ -133,6 +138,19 @@ def test_task_options_resolve_to_the_defaults_or_the_override() -> None:
     assert sides == {"boolq": "right", "cosmos_qa": "left", "sst2": "right", "mine": "left"}
     assert p.data.file_tasks["mine"].group_column == "doc"
     assert p.prepare.sizes("sst2") == (5000, p.prepare.n_test) and p.prepare.sizes("sciq") == (2000, 800)
+    assert p.data.classes("ag_news") == (None, None)  # w2s.tasks fills the default (Sci/Tech vs Business)
+
+
+def test_ag_news_classes_and_the_size_cap_of_a_small_task() -> None:
+    raw = with_change("data.task_options", {"ag_news": {"positive": "World", "negative": "rest"}})
+    raw["tasks"] = ["ag_news", "winogrande", "quail"]
+    raw["prepare"]["per_task"] = {"quail": {"n_train": 1200}}
+    p = parse_params(raw)
+    assert p.data.classes("ag_news") == ("World", "rest")
+    # winogrande's mirror gives 800 / 400 (its TaskSpec.max_sizes): the shared 2000 / 800 are capped there;
+    # per_task overrides the cap (a hub copy has more), field by field
+    assert p.prepare.sizes("winogrande") == (800, 400) and p.prepare.sizes("quail") == (1200, 400)
+    assert p.prepare.sizes("ag_news") == (2000, 800)
 
 
 # --- the schema (issue 22 point 2) -----------------------------------------------------------------

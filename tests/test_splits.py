@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from w2s.errors import InputError
-from w2s.splits import build_pool, clean_split, normalize_text, split_train
+from w2s.splits import _ranked, _ranked_by_group, build_pool, clean_split, largest_n_train, normalize_text, split_train
 from w2s.tasks import load_task
 
 
@@ -153,6 +154,27 @@ def test_no_context_spans_train_and_test_on_real_data(mirror: Path, task: str, n
                                  .alias("context")).filter(pl.col("context") != "")  # hh: 5 rows show no prompt
     sides = contexts.group_by("context").agg(pl.col("part").n_unique().alias("sides"))
     assert (sides["sides"] == 1).all(), sides.filter(pl.col("sides") > 1).height
+
+
+def test_carved_test_rows_fill_whole_groups(mirror: Path) -> None:
+    """quail: 2,163 questions on 119 contexts (120 ids: two hold one text). Drawn one by one, 400 test
+    rows touched every context and left no row for training (seed 0); drawn group by group they fill ~23."""
+    splits = load_task("quail", source="local", local_dir=str(mirror), seed=0)
+    pool = build_pool(splits, n_train=1600, n_test=400, seed=0, task="quail")
+    context = pl.col("text").str.split("\nQuestion: ").list.first()
+    sides = pool.group_by(context.alias("context")).agg(pl.col("part").n_unique().alias("sides"),
+                                                        (pl.col("part") == "test").any().alias("test"))
+    assert (sides["sides"] == 1).all() and sides["test"].sum() <= 400 // 18 + 4
+    assert largest_n_train(splits, n_test=400, seed=0, task="quail") == 1734
+    error(lambda: build_pool(splits, n_train=1736, n_test=400, seed=0, task="quail"), "prepare.n_train=1736")
+
+
+def test_group_draw_of_one_row_groups_is_the_row_draw() -> None:
+    """Where every group is one row, the carve draws the test rows it drew before groups were drawn whole."""
+    source = frame(200, "x")
+    rows = _ranked(source.with_columns(group=pl.col("text")), np.random.default_rng(5))
+    groups = _ranked_by_group(source.with_columns(group=pl.col("text")), np.random.default_rng(5))
+    assert rows.equals(groups)
 
 
 def test_boolq_training_passages_are_not_in_the_test_split(mirror: Path) -> None:

@@ -14,13 +14,15 @@ import polars as pl
 import pytest
 
 from w2s.errors import InputError
-from w2s.tasks import TASK_NAMES, TASKS, FileTask, load_task, split_dialogue, truncation_side
+from w2s.tasks import TASK_NAMES, TASKS, FileTask, binarize, load_task, split_dialogue, truncation_side
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOCAL_TASKS = [name for name in TASK_NAMES if name != "amazon_polarity"]
 # Splits each local task has in the mirror (cosmos_qa: validation only; anthropic_hh: test only).
 EXPECTED_SPLITS = {"sst2": {"train", "test"}, "boolq": {"train", "test"}, "sciq": {"train", "test"},
-                   "cosmos_qa": {"test"}, "anthropic_hh": {"test"}}
+                   "cosmos_qa": {"test"}, "anthropic_hh": {"test"}, "hellaswag": {"test"}, "piqa": {"test"},
+                   "social_i_qa": {"test"}, "commonsense_qa": {"test"}, "winogrande": {"test"}, "quail": {"test"},
+                   "ag_news": {"train", "test"}}
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +159,26 @@ def test_hub_source_gives_the_local_rows(mirror: Path, monkeypatch: pytest.Monke
     assert set(hub) == {"train", "test"}
     for split in hub:
         assert hub[split].equals(loaded["sciq"][split])
+
+
+@pytest.mark.parametrize(("task", "hub_id", "kwargs"), [("commonsense_qa", "tau/commonsense_qa", {}),
+                                                      ("winogrande", "allenai/winogrande", {"name": "winogrande_xl"})])
+def test_hub_source_of_a_new_task(task: str, hub_id: str, kwargs: dict[str, str], mirror: Path,
+                                  monkeypatch: pytest.MonkeyPatch, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    """The hub id and config asked for, and the hub's rows (commonsense_qa's `choices` a struct) give the
+    mirror's rows."""
+    import datasets
+
+    calls: list[tuple[str, dict[str, str]]] = []
+
+    def fake_load(hub_id: str, **kwargs: str) -> datasets.DatasetDict:
+        calls.append((hub_id, kwargs))
+        return datasets.DatasetDict({"validation": datasets.Dataset.from_polars(raw(mirror, task, "validation"))})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    hub = load_task(task, source="hub", local_dir=None, seed=0)
+    assert calls == [(hub_id, kwargs)] and set(hub) == {"test"}
+    assert hub["test"].equals(loaded[task]["test"])
 
 
 def test_hub_failure_is_one_line_with_offline_hint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,12 +360,93 @@ def _check_row(task: str, ex: dict, text: str, label: int, answers: set[str]) ->
         options = {ex[f"answer{k}"] for k in range(4)}
         assert text.startswith(f"{ex['context']}\nQuestion: {ex['question']}\nAnswer: ")
         assert _answer(text) in options and (_answer(text) == ex[f"answer{ex['label']}"]) == bool(label)
+    elif task in CHOICES:
+        prompt, candidates, correct, prefix = CHOICES[task](ex)
+        assert text.startswith(f"{prompt}\n{prefix}")
+        shown = text[len(prompt) + 1 + len(prefix):]
+        assert shown in candidates and (shown == candidates[correct]) == bool(label)
+    elif task == "ag_news":  # default rule: Sci/Tech (3) is 1, Business (2) is 0, other classes dropped
+        assert (text, label) == (ex["text"], {3: 1, 2: 0}[ex["label"]])
     else:
         assert task == "anthropic_hh"
         chosen = split_dialogue(ex["chosen"])
         assert chosen is not None and text.endswith("\n\nIs Response A better?")
         response_a = text.split("Response A: ", 1)[1].split("\n\nResponse B: ", 1)[0]
         assert (response_a in (chosen[1], ex["chosen"].strip())) == bool(label)
+
+
+# The multiple-choice tasks as their hub rows read: (prompt, candidates, index of the right one, the prefix
+# of the shown candidate), written out from the dataset cards, not from w2s.tasks.
+CHOICES: dict[str, Callable[[dict], tuple[str, list[str], int, str]]] = {
+    "hellaswag": lambda ex: (f"{ex['activity_label']}: {ex['ctx']}", ex["endings"], int(ex["label"]), "Ending: "),
+    "piqa": lambda ex: (f"Goal: {ex['goal']}", [ex["sol1"], ex["sol2"]], ex["label"], "Solution: "),
+    "social_i_qa": lambda ex: (f"{ex['context']}\nQuestion: {ex['question']}",
+                               [ex["answerA"], ex["answerB"], ex["answerC"]], int(ex["label"]) - 1, "Answer: "),
+    "commonsense_qa": lambda ex: (f"Question: {ex['question']}", ex["choices"]["text"],
+                                  "ABCDE".index(ex["answerKey"]), "Answer: "),
+    "winogrande": lambda ex: (ex["sentence"], [ex["option1"], ex["option2"]], int(ex["answer"]) - 1, "Answer: "),
+    "quail": lambda ex: (f"{ex['context']}\nQuestion: {ex['question']}", ex["answers"], ex["correct_answer_id"],
+                         "Answer: "),
+}
+# Each task's group as its hub row gives it (rows sharing it never straddle train and test).
+GROUPS: dict[str, Callable[[dict], str]] = {
+    "hellaswag": lambda ex: ex["source_id"], "piqa": lambda ex: ex["goal"],
+    "social_i_qa": lambda ex: ex["context"], "commonsense_qa": lambda ex: ex["question_concept"],
+    "winogrande": lambda ex: " | ".join(sorted([ex["option1"].casefold(), ex["option2"].casefold()])),
+    "quail": lambda ex: ex["context"], "ag_news": lambda ex: ex["text"],
+}
+NEW_TASKS = list(GROUPS)
+
+
+@pytest.mark.parametrize("task", NEW_TASKS)
+def test_new_task_rows_groups_and_draws(task: str, mirror: Path, loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    """One row per hub row (ag_news: per row of its two classes), each what the task's rule makes of it,
+    with its group; about half shown with the right answer; the same rows again for the same seed."""
+    spec = TASKS[task]
+    for hub, ours in spec.splits.items():
+        if not (mirror / spec.folder / f"{hub}.jsonl").is_file():
+            continue
+        source = raw(mirror, spec.folder, hub)
+        if spec.classes:
+            source = source.filter(pl.col("label").is_in([2, 3]))
+        formatted = loaded[task][ours]
+        assert len(formatted) == len(source)
+        assert 0.45 < formatted["label"].mean() < 0.55  # type: ignore[operator]
+        for ex, (text, label, group) in zip(source.iter_rows(named=True), formatted.iter_rows(), strict=True):
+            _check_row(task, ex, text, label, set())
+            assert group == GROUPS[task](ex)
+    if task in ("quail", "winogrande"):  # deterministic (the two with the fewest rows per second to spare)
+        assert load_task(task, source="local", local_dir=str(mirror), seed=0)["test"].equals(loaded[task]["test"])
+
+
+def test_ag_news_binary_rule(mirror: Path) -> None:
+    frame = raw(mirror, "ag_news", "test")
+    rest = binarize(frame, "ag_news", "World", "rest")
+    assert len(rest) == len(frame) and rest["label"].to_list() == (frame["label"] == 0).cast(pl.Int64).to_list()
+    sports = load_task("ag_news", source="local", local_dir=str(mirror), seed=0, classes=("Sports", "World"))
+    assert set(frame.filter(pl.col("label") == 1)["text"]) == set(sports["test"].filter(pl.col("label") == 1)["text"])
+    assert len(sports["test"]) == int(frame["label"].is_in([0, 1]).sum())
+    raises(lambda: binarize(frame, "ag_news", "Tech"), "data.task_options.ag_news.positive", "'Tech'", "Sci/Tech")
+    raises(lambda: binarize(frame, "ag_news", "World", "World"), "data.task_options.ag_news.negative", "rest")
+    raises(lambda: load_task("sst2", source="local", local_dir=str(mirror), seed=0, classes=("World", None)),
+           "data.task_options.sst2", "binary")
+
+
+def test_default_sizes_fit_the_mirror(loaded: dict[str, dict[str, pl.DataFrame]]) -> None:
+    """What `prepare` asks of each new task at the default sizes (2000 / 800, capped at `max_sizes`) fits
+    its mirror copy at prepare.seed 0; `max_sizes` is the cap (README's task table)."""
+    from w2s.config import PrepareParams
+    from w2s.splits import build_pool, largest_n_train
+
+    prepare = PrepareParams(n_train=2000, n_test=800)
+    for task in NEW_TASKS:
+        n_train, n_test = prepare.sizes(task)
+        assert (n_train, n_test) == TASKS[task].max_sizes or (TASKS[task].max_sizes is None and (n_train, n_test)
+                                                              == (2000, 800))
+        assert largest_n_train(loaded[task], n_test=n_test, seed=0, task=task) >= n_train
+    assert build_pool(loaded["quail"], n_train=1600, n_test=400, seed=0, task="quail").height == 2000
+    assert prepare.sizes("sst2") == prepare.sizes("sciq") == (2000, 800)  # the default tasks: unchanged
+    assert PrepareParams(n_train=600, n_test=200).sizes("quail") == (600, 200)  # a cap, not a default
 
 
 def _two_split_mirror(mirror: Path, root: Path, task: str, n: int = 3000) -> dict[str, pl.DataFrame]:
@@ -360,7 +463,7 @@ def _two_split_mirror(mirror: Path, root: Path, task: str, n: int = 3000) -> dic
     elif (mirror / spec.folder / f"{hub_train}.jsonl").is_file():
         frames = {ours: raw(mirror, spec.folder, hub)[:n] for hub, ours in spec.splits.items()}
     else:
-        whole = raw(mirror, spec.folder, hub_test)
+        whole = raw(mirror, spec.folder, hub_test)[: 2 * n]
         frames = {"train": whole[: len(whole) // 2], "test": whole[len(whole) // 2 :]}
     for hub, ours in spec.splits.items():
         frames[ours].write_ndjson(root / spec.folder / f"{hub}.jsonl")
@@ -371,10 +474,12 @@ def _two_split_mirror(mirror: Path, root: Path, task: str, n: int = 3000) -> dic
 def test_train_and_test_come_from_one_procedure(task: str, mirror: Path, tmp_path: Path) -> None:
     """Every row of both splits is what the task's single rule makes of its raw row. (Old sciq: test
     negatives were the question's distractors, train negatives other questions' answers.)"""
-    frames = _two_split_mirror(mirror, tmp_path, task)
+    frames = _two_split_mirror(mirror, tmp_path, task, n=600 if task in NEW_TASKS else 3000)
     out = load_task(task, source="local", local_dir=str(tmp_path), seed=0)
     assert set(out) == {"train", "test"}
     for split, frame in frames.items():
+        if TASKS[task].classes:
+            frame = frame.filter(pl.col("label").is_in([2, 3]))
         answers = ({a.strip().casefold() for a in frame["correct_answer"].to_list()} if task == "sciq" else set())
         rows = frame.drop_nulls(list(TASKS[task].fields)).iter_rows(named=True)
         for ex, (text, label) in zip(rows, out[split].select("text", "label").iter_rows(), strict=True):
@@ -415,7 +520,8 @@ def test_sciq_distractors_variant(mirror: Path, tmp_path: Path) -> None:
 def test_truncation_side_defaults_overrides_and_errors() -> None:
     assert {name: truncation_side(name) for name in TASK_NAMES} == {
         "sst2": "right", "boolq": "left", "sciq": "left", "cosmos_qa": "left", "anthropic_hh": "left",
-        "amazon_polarity": "right"}
+        "amazon_polarity": "right", "hellaswag": "left", "piqa": "left", "social_i_qa": "left",
+        "commonsense_qa": "left", "winogrande": "left", "quail": "left", "ag_news": "right"}
     assert truncation_side("boolq", override="right") == "right"
     mine = {"mine": FileTask("x.csv", "t", "y", truncation="left")}
     assert truncation_side("mine", mine) == "left"

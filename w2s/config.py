@@ -120,6 +120,12 @@ class TaskOptions(Section):
     """`left` or `right`: the side cut from texts over the token limit (embed and finetune/lora
     tokenisation). Defaults keep the end that decides the label: `left` (keep the end) for boolq, sciq,
     cosmos_qa, anthropic_hh; `right` for sst2 and amazon_polarity."""
+    positive: str | None = None
+    """ag_news only (a multi-class task): the class that is label 1, by its hub name (`World`, `Sports`,
+    `Business`, `Sci/Tech`); null: the task's default (`Sci/Tech`)."""
+    negative: str | None = None
+    """ag_news only: the class that is label 0, or `rest` (every class but `positive`; the pool still
+    draws half of each label); rows of other classes are dropped. null: the default (`Business`)."""
     revision: Revision | None = None
     """`data.source: hub` only: the dataset's hub revision (a commit hash, tag or branch) `load_dataset`
     reads; null: the default branch. Pinning it keeps an upstream edit from changing a result unseen."""
@@ -143,6 +149,11 @@ class DataParams(Section):
         """`task`'s wrong-answer rule from `task_options` (None: the task's default); for `load_task`."""
         options = self.task_options.get(task)
         return options.negatives if options else None
+
+    def classes(self, task: str) -> tuple[str | None, str | None]:
+        """(positive, negative) classes of a multi-class `task` from `task_options` (None: its default)."""
+        options = self.task_options.get(task)
+        return (options.positive, options.negative) if options else (None, None)
 
     def revision(self, task: str) -> str | None:
         """The hub dataset revision pinned for `task` in `task_options` (None: the default branch)."""
@@ -243,10 +254,15 @@ class PrepareParams(Section):
     """Task name -> its own n_train / n_test, for tasks with more (or fewer) rows than the shared sizes."""
 
     def sizes(self, task: str) -> tuple[int, int]:
-        """(n_train, n_test) of `task`: its `per_task` entry where set, else the shared sizes."""
+        """(n_train, n_test) of `task`: its `per_task` entry where set, else the shared sizes capped at a
+        built-in task's `max_sizes` (what its mirror copy gives: README's task table), else the shared."""
+        from w2s.tasks import TASKS
+
         own = self.per_task.get(task)
-        n_train = own.n_train if own and own.n_train is not None else self.n_train
-        n_test = own.n_test if own and own.n_test is not None else self.n_test
+        spec = TASKS.get(task)
+        cap = spec.max_sizes if spec and spec.max_sizes else (self.n_train, self.n_test)
+        n_train = own.n_train if own and own.n_train is not None else min(self.n_train, cap[0])
+        n_test = own.n_test if own and own.n_test is not None else min(self.n_test, cap[1])
         return n_train, n_test
 
 
@@ -738,11 +754,25 @@ def check_data(p: Params) -> None:
         if options.negatives is not None and options.negatives not in allowed:
             choices = ", ".join(allowed) if allowed else "none (the task has one procedure; leave it unset)"
             raise InputError(f"data.task_options.{task}.negatives: unknown {options.negatives!r}; allowed: {choices}")
+        check_classes(task, options.positive, options.negative)
     for name, ft in p.data.file_tasks.items():
         check_file_task(name, ft)
     for task in p.prepare.per_task:
         if task not in p.tasks:
             raise InputError(f"prepare.per_task: {task!r} is not in tasks ({', '.join(p.tasks)})")
+
+
+def check_classes(task: str, positive: str | None, negative: str | None) -> None:
+    """`data.task_options.<task>.positive / negative` name classes of a multi-class task (ag_news)."""
+    from w2s.tasks import TASKS, binary_classes
+
+    if TASKS[task].classes:
+        binary_classes(task, positive, negative)
+        return
+    for key, value in (("positive", positive), ("negative", negative)):
+        if value is not None:
+            raise InputError(f"data.task_options.{task}.{key}: {task} is a binary task; leave it unset "
+                             "(only multi-class tasks, e.g. ag_news, take positive / negative)")
 
 
 def check_saliency(p: Params) -> None:

@@ -78,7 +78,7 @@ def prepare_task(params: Params, task: str) -> pl.DataFrame:
     file_tasks = {name: FileTask(**ft.model_dump()) for name, ft in params.data.file_tasks.items()}
     splits = load_task(task, source=params.data.source, local_dir=params.data.local_dir,
                        seed=params.prepare.seed, file_tasks=file_tasks, negatives=params.data.negatives(task),
-                       revision=params.data.revision(task))
+                       revision=params.data.revision(task), classes=params.data.classes(task))
     balance = file_tasks[task].balance if task in file_tasks else None
     return build_pool(splits, n_train=n_train, n_test=n_test, seed=params.prepare.seed, task=task, balance=balance)
 

@@ -94,15 +94,30 @@ def _most_that_fit(counts: dict[int, int], balance: str | None) -> int:
     return max(n, 0) if min(counts.values()) else 0
 
 
+def _ranked_by_group(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """`frame` with its groups in a uniformly random order (each group's rows together, in a random order
+    within it), with `_k` as in `_ranked`. Where every group is one row, the same order as `_ranked`
+    with the same rng state (the group permutation is drawn first, over groups in order of appearance)."""
+    groups = frame["group"].unique(maintain_order=True)
+    group_rank = pl.DataFrame({"group": groups, "_grank": pl.Series(rng.permutation(len(groups)), dtype=pl.Int64)})
+    return (frame.join(group_rank, on="group", how="left", maintain_order="left")
+            .with_columns(pl.Series("_rank", rng.permutation(len(frame)), dtype=pl.Int64))
+            .sort("_grank", "_rank").drop("_grank", "_rank")
+            .with_columns(pl.int_range(pl.len()).over("label").alias("_k")))
+
+
 def take_balanced(frame: pl.DataFrame, n: int, rng: np.random.Generator, *, task: str, split: str,
-                  what: str, balance: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                  what: str, balance: str | None = None, by_group: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(n random rows, `quotas` of each label: n/2 each by default; the other rows), both in random order,
     columns as `frame`.
 
-    The draw is nested: for the same rng state, the rows taken for n are among those taken for n + 2
-    (with `downsample`). Raises InputError naming the task, split, class counts and `what` (e.g.
-    "n_test=800", the prepare key) if a label has too few rows, with the largest size that fits and the
-    `prepare.per_task` line that sets it (and, for a file task's `downsample`, the `natural` choice).
+    `by_group`: the rows are taken group by group (groups in a random order, `_ranked_by_group`), so the
+    n rows fill few groups whole instead of touching one row of many (what a carve needs: every group a
+    test row touches is lost to training). The draw is nested: for the same rng state, the rows taken
+    for n are among those taken for n + 2 (with `downsample`). Raises InputError naming the task, split,
+    class counts and `what` (e.g. "n_test=800", the prepare key) if a label has too few rows, with the
+    largest size that fits and the `prepare.per_task` line that sets it (and, for a file task's
+    `downsample`, the `natural` choice).
     """
     counts = {k: int((frame["label"] == k).sum()) for k in (0, 1)}
     want = quotas(counts, n, balance)
@@ -116,7 +131,7 @@ def take_balanced(frame: pl.DataFrame, n: int, rng: np.random.Generator, *, task
                 if balance == "downsample" and task else "")
         raise InputError(f"{_who(task)}: split {split} has {counts[0]} rows of label 0 and {counts[1]} of "
                          f"label 1 after deduplication; {what} needs {need}; {fix}{also}")
-    ranked = _ranked(frame, rng)
+    ranked = _ranked_by_group(frame, rng) if by_group else _ranked(frame, rng)
     taken = pl.col("_k") < pl.when(pl.col("label") == 1).then(want[1]).otherwise(want[0])
     return ranked.filter(taken).drop("_k"), ranked.filter(~taken).drop("_k")
 
@@ -136,11 +151,12 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     and duplicate texts within each split (first occurrence kept), drop training rows whose text or
     group is anywhere in the test split, then draw a label-balanced `n_test` test rows (n/2 per label)
     and `n_train` training rows. A missing split is carved from the other one: the test rows are drawn
-    first and the training rows from what is left, minus every row sharing a group with a drawn test
-    row, so no text and no group is on both sides. The test draw and the training draw use separate
-    generators, so changing `n_train` never changes the test rows. `balance` is a file task's choice
-    (None: a built-in task, n/2 each): `natural` draws each label in proportion to its split's rate
-    instead (`quotas`).
+    first, group by group (groups in a random order, so they fill few groups whole: quail's 120 contexts
+    of ~18 questions each would all be touched by a few hundred rows drawn one by one), and the training
+    rows from what is left, minus every row sharing a group with a drawn test row, so no text and no
+    group is on both sides. The test draw and the training draw use separate generators, so changing
+    `n_train` never changes the test rows. `balance` is a file task's choice (None: a built-in task, n/2
+    each): `natural` draws each label in proportion to its split's rate instead (`quotas`).
 
     Returns columns id (Int64), text (Utf8), label (Int8), part ("train" | "test") and the `CARRIED`
     columns the splits have (e.g. difficulty), sorted by id: test
@@ -149,27 +165,40 @@ def build_pool(splits: dict[str, pl.DataFrame], *, n_train: int, n_test: int, se
     non-positive n, unknown or no splits, a split left empty, or a label with too few rows.
     """
     _check_sizes(n_train, n_test, task)
-    unknown = sorted(set(splits) - set(SPLITS))
-    if unknown or not splits:
-        raise InputError(f"{_who(task)}: splits must be 'train' and/or 'test', got {sorted(splits)}")
-    clean = {name: clean_split(frame, task, name) for name, frame in splits.items()}
-    test_split = "test" if "test" in clean else "train"
-    test_source = clean[test_split]
-    test, rest = take_balanced(test_source, n_test, stable_rng(seed, "pool", "test"), task=task,
-                               split=test_split, what=f"prepare.n_test={n_test}", balance=balance)
-    if "train" in clean and "test" in clean:
-        train_source = _outside(clean["train"], clean["test"])
-        train_split = "train (rows whose text and group are not in the test split)"
-        if train_source.is_empty():
-            raise InputError(f"{_who(task)}: split train has no rows whose text or group is not in the test split")
-    else:
-        train_source = _outside(rest, test)
-        train_split = f"{test_split} (rows left after drawing the test rows and dropping their groups)"
+    test, train_source, train_split = _test_and_train_source(splits, n_test, seed, task, balance)
     train, _ = take_balanced(train_source, n_train, stable_rng(seed, "pool", "train"), task=task,
                              split=train_split, what=f"prepare.n_train={n_train}", balance=balance)
     pool = pl.concat([test.with_columns(part=pl.lit("test")), train.with_columns(part=pl.lit("train"))])
     extra = [c for c in CARRIED if c in pool.columns]
     return pool.with_row_index("id").select(pl.col("id").cast(pl.Int64), "text", "label", "part", *extra)
+
+
+def _test_and_train_source(splits: dict[str, pl.DataFrame], n_test: int, seed: int, task: str,
+                           balance: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+    """`build_pool`'s test rows, the rows its training rows are drawn from, and how to name those."""
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown or not splits:
+        raise InputError(f"{_who(task)}: splits must be 'train' and/or 'test', got {sorted(splits)}")
+    clean = {name: clean_split(frame, task, name) for name, frame in splits.items()}
+    test_split = "test" if "test" in clean else "train"
+    test, rest = take_balanced(clean[test_split], n_test, stable_rng(seed, "pool", "test"), task=task,
+                               split=test_split, what=f"prepare.n_test={n_test}", balance=balance,
+                               by_group=len(clean) == 1)
+    if "train" in clean and "test" in clean:
+        train_source = _outside(clean["train"], clean["test"])
+        if train_source.is_empty():
+            raise InputError(f"{_who(task)}: split train has no rows whose text or group is not in the test split")
+        return test, train_source, "train (rows whose text and group are not in the test split)"
+    return test, _outside(rest, test), f"{test_split} (rows left after drawing the test rows and dropping their groups)"
+
+
+def largest_n_train(splits: dict[str, pl.DataFrame], *, n_test: int, seed: int, task: str = "") -> int:
+    """The largest `n_train` that `build_pool(splits, n_test=n_test, seed=seed)` accepts: twice the
+    smaller label count of the rows its training rows are drawn from (0 where none is left). It depends
+    on the seed where a split is carved (which groups the test rows take)."""
+    _check_sizes(2, n_test, task)
+    _, train_source, _ = _test_and_train_source(splits, n_test, seed, task)
+    return 2 * min(int((train_source["label"] == k).sum()) for k in (0, 1))
 
 
 def split_train(pool: pl.DataFrame, *, seed: int, weak_fraction: float = 0.5) -> pl.DataFrame:

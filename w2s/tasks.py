@@ -150,6 +150,106 @@ def format_cosmos_qa(ex: Example, rng: np.random.Generator) -> tuple[str, int] |
                          index, rng)
 
 
+def _answer_index(value: Any, labels: Sequence[str], row: str) -> int:
+    """The position of `value` (as text) in `labels`: the hub's answer key as an index (InputError naming
+    `row` where it is none of them)."""
+    key = str(value).strip()
+    if key not in labels:
+        raise InputError(f"answer {value!r} is not one of {', '.join(labels)} ({row})")
+    return list(labels).index(key)
+
+
+def format_hellaswag(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """`format_choice` over the four `endings`, the prompt `activity_label: ctx`; `label` is the right
+    ending's index as a string "0".."3" (as on the hub)."""
+    index = _answer_index(ex["label"], ("0", "1", "2", "3"), f"ind {ex.get('ind')!r}")
+    return format_choice(f"{ex['activity_label']}: {ex['ctx']}", list(ex["endings"]), index, rng,
+                         answer_prefix="Ending: ")
+
+
+def format_piqa(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """`format_choice` over sol1, sol2 with the prompt `Goal: goal`; `label` 0/1 is the right solution."""
+    index = _answer_index(ex["label"], ("0", "1"), f"goal {ex['goal'][:40]!r}")
+    return format_choice(f"Goal: {ex['goal']}", [ex["sol1"], ex["sol2"]], index, rng, answer_prefix="Solution: ")
+
+
+def format_social_i_qa(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """`format_choice` over answerA..answerC with the context and question as the prompt; `label` "1".."3"
+    (as on the hub) names the right answer."""
+    index = _answer_index(ex["label"], ("1", "2", "3"), f"context {ex['context'][:40]!r}")
+    return format_choice(f"{ex['context']}\nQuestion: {ex['question']}",
+                         [ex["answerA"], ex["answerB"], ex["answerC"]], index, rng)
+
+
+def format_commonsense_qa(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """`format_choice` over `choices.text` with the prompt `Question: question`; `answerKey` is the right
+    one's letter in `choices.label`."""
+    choices = ex["choices"]
+    index = _answer_index(ex["answerKey"], choices["label"], f"id {ex.get('id')!r}")
+    return format_choice(f"Question: {ex['question']}", choices["text"], index, rng)
+
+
+def format_winogrande(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """`format_choice` over option1, option2 with the sentence (its blank `_` kept) as the prompt;
+    `answer` "1"/"2" names the option that fills the blank."""
+    index = _answer_index(ex["answer"], ("1", "2"), f"sentence {ex['sentence'][:40]!r}")
+    return format_choice(ex["sentence"], [ex["option1"], ex["option2"]], index, rng)
+
+
+def winogrande_group(ex: Example) -> str:
+    """winogrande's group: its two options, casefolded and sorted. Twin sentences (the same sentence with
+    one trigger word changed, the answer flipped) share their options, so they stay on one side."""
+    return " | ".join(sorted(str(ex[k]).strip().casefold() for k in ("option1", "option2")))
+
+
+def format_quail(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """`format_choice` over the four `answers` with the context and question as the prompt;
+    `correct_answer_id` is the right answer's index."""
+    index = _answer_index(ex["correct_answer_id"], ("0", "1", "2", "3"), f"id {ex.get('id')!r}")
+    return format_choice(f"{ex['context']}\nQuestion: {ex['question']}", list(ex["answers"]), index, rng)
+
+
+def format_ag_news(ex: Example, rng: np.random.Generator) -> tuple[str, int] | None:
+    """text = text; label = 1 for the positive class (`format_split` has already made `label` binary:
+    `data.task_options.ag_news.positive` / `negative`)."""
+    return ex["text"], int(ex["label"])
+
+
+AG_NEWS_CLASSES: tuple[str, ...] = ("World", "Sports", "Business", "Sci/Tech")
+"""ag_news's class names, indexed by the hub's `label` 0..3."""
+REST = "rest"
+"""`data.task_options.<task>.negative: rest`: every class but the positive one is label 0."""
+
+
+def binary_classes(task: str, positive: str | None = None, negative: str | None = None) -> tuple[str, str]:
+    """(positive, negative) of multi-class `task`: the given names, None filled from the task's default
+    (`TaskSpec.binary`); a name that is not one of `TaskSpec.classes` (or `rest` for negative, or the
+    positive class again) raises InputError naming `data.task_options.<task>.<key>`."""
+    spec = TASKS[task]
+    positive, negative = positive or spec.binary[0], negative or spec.binary[1]
+    if positive not in spec.classes:
+        raise InputError(f"data.task_options.{task}.positive: {positive!r} is not a class of {task}; allowed: "
+                         f"{', '.join(spec.classes)}")
+    others = tuple(c for c in spec.classes if c != positive) + (REST,)
+    if negative not in others:
+        raise InputError(f"data.task_options.{task}.negative: {negative!r} is not a class of {task} other than "
+                         f"the positive one; allowed: {', '.join(others)}")
+    return positive, negative
+
+
+def binarize(frame: pl.DataFrame, task: str, positive: str | None = None,
+             negative: str | None = None) -> pl.DataFrame:
+    """A multi-class task's split with `label` made binary: 1 for class `positive`, 0 for class
+    `negative` (or every other class where it is `rest`); rows of other classes dropped. Classes are
+    named as `TaskSpec.classes` (the hub's names, by label value); None: the default (`binary_classes`)."""
+    positive, negative = binary_classes(task, positive, negative)
+    index = {name: k for k, name in enumerate(TASKS[task].classes)}
+    label = pl.col("label").cast(pl.Int64)
+    is_negative = label != index[positive] if negative == REST else label == index[negative]
+    return (frame.filter((label == index[positive]) | is_negative)
+            .with_columns(label=(label == index[positive]).cast(pl.Int64)))
+
+
 def split_dialogue(dialogue: str) -> tuple[str, str] | None:
     """(prompt, final response) split at the last "\\n\\nAssistant:"; None without that marker."""
     cut = dialogue.rfind(_HH_MARKER)
@@ -213,6 +313,9 @@ class TaskSpec:
     negatives: tuple[str, ...] = ()  # choices of data.task_options.<task>.negatives (first: default); () none
     splits: Mapping[str, str] = field(default_factory=lambda: _VALIDATION_AS_TEST)  # hub split -> ours
     hub_kwargs: Mapping[str, str] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()  # a multi-class task's class names by hub label; () a binary task
+    binary: tuple[str, str] = ("", "")  # its default (positive, negative | "rest"): task_options overrides
+    max_sizes: tuple[int, int] | None = None  # (n_train, n_test) the mirror's rows give: caps the shared sizes
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -229,6 +332,30 @@ TASKS: dict[str, TaskSpec] = {
                              splits=_TEST_AS_TEST, hub_kwargs={"data_dir": "harmless-base"}),
     "amazon_polarity": TaskSpec("fancyzhx/amazon_polarity", "amazon_polarity", ("title", "content", "label"),
                                 _fixed(format_amazon_polarity), splits=_TEST_AS_TEST),
+    # Multiple choice, validation only in the mirror (carved): max_sizes from `w2s.splits.largest_n_train`
+    # at n_test 400, the least over prepare.seed 0..7, rounded down (docs/validity-data.md section 12).
+    "hellaswag": TaskSpec("Rowan/hellaswag", "hellaswag", ("ctx", "endings", "label", "activity_label", "source_id"),
+                          _fixed(format_hellaswag), group=lambda ex: ex["source_id"], truncation="left"),
+    "piqa": TaskSpec("ybisk/piqa", "piqa", ("goal", "sol1", "sol2", "label"), _fixed(format_piqa),
+                     group=lambda ex: ex["goal"], truncation="left", max_sizes=(1300, 400)),
+    "social_i_qa": TaskSpec("allenai/social_i_qa", "social_i_qa",
+                            ("context", "question", "answerA", "answerB", "answerC", "label"),
+                            _fixed(format_social_i_qa), group=lambda ex: ex["context"], truncation="left",
+                            max_sizes=(1400, 400)),
+    "commonsense_qa": TaskSpec("tau/commonsense_qa", "commonsense_qa",
+                               ("question", "question_concept", "choices", "answerKey"),
+                               _fixed(format_commonsense_qa), group=lambda ex: ex["question_concept"],
+                               truncation="left", max_sizes=(700, 400)),
+    "winogrande": TaskSpec("allenai/winogrande", "winogrande", ("sentence", "option1", "option2", "answer"),
+                           _fixed(format_winogrande), group=winogrande_group, truncation="left",
+                           hub_kwargs={"name": "winogrande_xl"}, max_sizes=(800, 400)),
+    # quail's group is the context text, not `context_id`: two ids (b144, b148) hold the same text.
+    "quail": TaskSpec("textmachinelab/quail", "quail", ("context", "question", "answers", "correct_answer_id"),
+                      _fixed(format_quail), group=lambda ex: ex["context"], truncation="left",
+                      max_sizes=(1600, 400)),
+    # Four classes made binary by data.task_options.ag_news.positive / negative (default Sci/Tech vs Business).
+    "ag_news": TaskSpec("fancyzhx/ag_news", "ag_news", ("text", "label"), _fixed(format_ag_news),
+                        splits=_TEST_AS_TEST, classes=AG_NEWS_CLASSES, binary=("Sci/Tech", "Business")),
 }
 CHESS_TASK_NAMES: tuple[str, ...] = ("chess", "chess_fen")
 """The chess puzzle tasks (`w2s.puzzles`; their data comes from params section `chess`)."""
@@ -298,12 +425,14 @@ def stable_rng(seed: int, *keys: str) -> np.random.Generator:
 
 
 def format_split(frame: pl.DataFrame, task: str, split: str, seed: int, where: str,
-                 negatives: str | None = None) -> pl.DataFrame:
+                 negatives: str | None = None, classes: tuple[str | None, str | None] = (None, None)
+                 ) -> pl.DataFrame:
     """Format one raw split (hub field names) into columns text (Utf8), label (Int8), group (Utf8), in
     source order. `group` is the task's grouping field (the text itself for tasks without one).
 
     `negatives` picks the task's wrong-answer rule (None: its default; only tasks with `negatives`
-    choices accept one). Rows with a null in a required field are dropped; a missing field, a label
+    choices accept one). `classes` = (positive, negative) of a multi-class task (`binarize`; None: its
+    default; a binary task accepts none). Rows with a null in a required field are dropped; a missing field, a label
     other than 0/1 or no rows left raise InputError naming `where` (the file or hub id).
     """
     spec = TASKS[task]
@@ -315,6 +444,10 @@ def format_split(frame: pl.DataFrame, task: str, split: str, seed: int, where: s
         raise InputError(f"data.task_options.{task}.negatives: {negatives!r} is not a choice; allowed: {allowed}")
     variant = negatives or (spec.negatives[0] if spec.negatives else "")
     frame = frame.drop_nulls(list(spec.fields))
+    if spec.classes:
+        frame = binarize(frame, task, *classes)
+    elif any(classes):
+        raise InputError(f"data.task_options.{task}: positive / negative are for multi-class tasks; {task} is binary")
     formatter, rng = spec.make_formatter(frame, variant, where), stable_rng(seed, "format", task, split)
     rows = []
     try:
@@ -549,7 +682,7 @@ def _no_nulls(frame: pl.DataFrame, column: str, where: str, what: str) -> None:
                          f"(first: row {rows[0]}, counting from 0)")
 
 
-def _answer_index(value: Any) -> int:
+def _integer_index(value: Any) -> int:
     """An answer column's value as an int index (an integral float or digit string too); else InputError."""
     index = None
     if isinstance(value, (int, float, str)) and not isinstance(value, bool):
@@ -599,7 +732,7 @@ def _file_split(name: str, task: FileTask, frame: pl.DataFrame, path: Path,
                                                strict=True):
         at = f"{where} row {row} column {label!r}"
         try:
-            rows.append(format_choice(prompt, candidates, _answer_index(answer), rng))
+            rows.append(format_choice(prompt, candidates, _integer_index(answer), rng))
         except InputError as e:  # the formatter names the value; add the file, row and column
             raise InputError(f"{at}: {e}") from None
     out = pl.DataFrame(rows, schema={"text": pl.Utf8, "label": pl.Int8}, orient="row")
@@ -619,7 +752,8 @@ def _candidates(frame: pl.DataFrame, task: FileTask) -> list[list[str | None]]:
 
 def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
               file_tasks: Mapping[str, FileTask] | None = None, negatives: str | None = None,
-              revision: str | None = None) -> dict[str, pl.DataFrame]:
+              revision: str | None = None, classes: tuple[str | None, str | None] = (None, None)
+              ) -> dict[str, pl.DataFrame]:
     """Load and format one task.
 
     Returns {"train": df, "test": df}, or only the splits that exist (a local mirror with only a
@@ -630,9 +764,10 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     {"train": df}, plus "test" when it has a `test_path` (`load_file_task`); without one the caller
     carves the test split.
     `negatives` is the task's wrong-answer rule (`data.task_options.<task>.negatives`; None: the
-    default), applied alike to every split. `revision` pins the hub dataset's revision (source "hub"
-    only). The formatters' generators depend on (seed, task, split) only, so the same data gives the
-    same rows from either source.
+    default), applied alike to every split; `classes` the (positive, negative) classes of a multi-class
+    task (`data.task_options.<task>.positive / negative`, `binarize`). `revision` pins the hub dataset's
+    revision (source "hub" only). The formatters' generators depend on (seed, task, split) only, so the
+    same data gives the same rows from either source.
     """
     file_tasks = file_tasks or {}
     if name in file_tasks:
@@ -650,7 +785,7 @@ def load_task(name: str, *, source: str, local_dir: str | None, seed: int,
     if not raw:
         wanted = ", ".join(TASKS[name].splits)
         raise InputError(f"task {name}: the {picked} source has none of the splits {wanted}")
-    return {split: format_split(frame, name, split, seed, where, negatives)
+    return {split: format_split(frame, name, split, seed, where, negatives, classes)
             for split, (frame, where) in raw.items()}
 
 
