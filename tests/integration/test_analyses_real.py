@@ -65,10 +65,10 @@ def test_dvc_plots_draw_offline(lab: Path, tmp_path: Path) -> None:
     page = repo / "shown/index.html"
     html = page.read_text()
     assert not re.search(r"""<script[^>]+src=["']?(https?:)?//""", html, re.IGNORECASE), "a CDN script"
-    assert html.count("vegaEmbed('#") == 4  # training_curves, agreement, pgr, saliency
+    assert html.count("vegaEmbed('#") == 5  # training_curves, agreement, pgr, saliency, difficulty
     dom = dump_dom(page)
     drawn = re.findall(r'class="vega-embed[^"]*"><div class="chart-wrapper"[^>]*><(?:canvas|svg)', dom)
-    assert len(drawn) == 4, f"{len(drawn)} of 4 plots drew"
+    assert len(drawn) == 5, f"{len(drawn)} of 5 plots drew"  # difficulty: empty axes without a chess task
     shot = screenshot(page, artifacts_dir() / "dvc_plots.png", height=3000)
     assert shot.stat().st_size > 20_000
 
@@ -80,4 +80,4 @@ def test_dvc_plots_diff_against_a_commit(lab: Path, tmp_path: Path) -> None:
     run(repo, sys.executable, "-m", "dvc", "plots", "diff", "HEAD", "-o", "diffed")
     html = (repo / "diffed/index.html").read_text()
     assert not re.search(r"""<script[^>]+src=["']?(https?:)?//""", html, re.IGNORECASE)
-    assert html.count("vegaEmbed('#") == 4 and '"rev": "HEAD"' in html and '"rev": "workspace"' in html
+    assert html.count("vegaEmbed('#") == 5 and '"rev": "HEAD"' in html and '"rev": "workspace"' in html

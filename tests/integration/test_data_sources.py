@@ -28,7 +28,7 @@ def lab(tmp_path: Path, data_dir: Path) -> Path:
 
 def test_editing_a_data_file_reruns_prepare_only_then(lab: Path) -> None:
     mirror = lab.parent / "shared" / "datasets" / "sst2"
-    assert stages_run(dvc(lab, "repro", "prepare@sst2").stdout) == ["prepare@sst2", "validate"]
+    assert stages_run(dvc(lab, "repro", "prepare@sst2").stdout) == ["chess_puzzles", "prepare@sst2", "validate"]
     manifest = json.loads((lab / "data/sources/sst2.json").read_text())
     assert manifest["source"] == "local" and manifest["requested"] == "auto"
     assert manifest["local_dir"] == "../shared/datasets"
@@ -70,7 +70,7 @@ def test_a_file_task_with_a_test_file_under_dvc(tmp_path: Path, data_dir: Path) 
     header = "topic,question,a,b,c,answer\n"
     (raw / "quiz.csv").write_text(header + "".join(f"t{i // 3},q{i},a{i},b{i},c{i},{i % 3}\n" for i in range(150)))
     (raw / "held.csv").write_text(header + "".join(f"h{i},held {i},a{i},b{i},c{i},{i % 3}\n" for i in range(40)))
-    assert stages_run(dvc(lab, "repro", "prepare@quiz").stdout) == ["prepare@quiz", "validate"]
+    assert stages_run(dvc(lab, "repro", "prepare@quiz").stdout) == ["chess_puzzles", "prepare@quiz", "validate"]
     manifest = json.loads((lab / "data/sources/quiz.json").read_text())
     assert manifest["source"] == "file"
     assert {s: f["path"] for s, f in manifest["files"].items()} == {"train": "data/raw/quiz.csv",

@@ -64,11 +64,11 @@ def test_a_fresh_clone_draws_the_plots_without_a_run(fresh: Path) -> None:
     dvc(fresh, "plots", "show", "-o", "shown")
     html = (fresh / "shown" / "index.html").read_text()
     assert not re.search(r"""<script[^>]+src=["']?(https?:)?//""", html, re.IGNORECASE), "a CDN script"
-    assert html.count("vegaEmbed('#") == 4  # training_curves, agreement, pgr, saliency
+    assert html.count("vegaEmbed('#") == 5  # training_curves, agreement, pgr, saliency, difficulty
     for value in ('"pgr_accuracy"', '"minilm_l3-to-minilm_l6"', '"finetune_weak_probe_gt"', '"step"'):
         assert value in html, f"plot data {value} not in the page"
     dvc(fresh, "plots", "diff", "HEAD", "-o", "diffed")  # an older commit's plots: from git, no cache
-    assert (fresh / "diffed" / "index.html").read_text().count("vegaEmbed('#") == 4
+    assert (fresh / "diffed" / "index.html").read_text().count("vegaEmbed('#") == 5
 
 
 def test_repo_wide_commands_show_only_the_headline_and_no_study(fresh: Path) -> None:
