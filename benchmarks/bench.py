@@ -233,7 +233,9 @@ def build_model(name: str, init: str, tiny: bool, seq_len: int,
             config = AutoConfig.from_pretrained(hub_id)
         except OSError as exc:
             raise InputError(f"--model {name}: no config for {hub_id!r} in the hub cache ({exc})") from None
-        tokenizer = load_tokenizer(hub_id)
+        # the gpt2 family shares one tokenizer: only gpt2's travels to the GPU (device_bundle.sh)
+        family = hub_id.removeprefix("openai-community/") in GPT2_FAMILY
+        tokenizer = load_tokenizer("openai-community/gpt2" if family else hub_id)
         model = classifier_from_config(config, mode="finetune", generator=generator)
         return model, tokenizer, f"{hub_id} (random init from its config)"
     backbone, tokenizer = load_backbone(hub_id)

@@ -1,19 +1,61 @@
 #!/usr/bin/env bash
-# The trainer as it ships (fused GELU, cuDNN attention off, no per-step validity sync) on the lent GPU,
-# in one call (set-up: see gpu_run.sh): device tool run(command="bash benchmarks/gpu_final.sh", carry=[".bench-hf"])
+# Issue 16 in one call of the lent GPU: the trainer as it ships (fused GELU, cuDNN attention off, no per-step
+# sync) timed beside the naive loop, its profile, and real pipeline cells (train_gt, train_w2s) on the GPU.
+# Here, first: `bash benchmarks/device_bundle.sh` (wheels, configs, the cells' pool; checks the 64 MiB). Then:
+#   device tool run(command="bash benchmarks/gpu_final.sh", carry=[".whl", ".bench-hf",
+#                   "data/device/params.yaml", "data/device/prepared"], timeout_s=480)
+# Steps run in the order given (default below) and each is skipped once it would overrun BUDGET_S
+# (default 400 s, leaving device time for a second call); `bash benchmarks/gpu_final.sh compile` runs the
+# torch.compile timing alone. Logs and JSON go to $OUT, which the device tool brings back.
 set -uo pipefail
-export PYTHONPATH=. HF_HUB_OFFLINE=1 HF_HUB_CACHE="$PWD/.bench-hf/hub" PYTHONUNBUFFERED=1
+cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/w2s-bench}"
 mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-large="python3 -m benchmarks.bench --model gpt2-large --seq-len 512 --synthetic"
-t() {
-  local name=$1 limit=$2; shift 2; echo "=== $name: $*"
-  timeout "$limit" $large "$@" --json "$OUT/$name.json" >"$OUT/$name.log" 2>&1
-  grep -v Warning "$OUT/$name.log" | grep -A12 "^row"
+export HF_HUB_OFFLINE=1 HF_HUB_CACHE="$PWD/.bench-hf/hub" PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  || { echo "wheels did not install: run benchmarks/device_bundle.sh here and carry .whl"; exit 1; }
+export PYTHONPATH="$PWD:/tmp/site"
+budget="${BUDGET_S:-400}"
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(env b16 b32 cells varied)
+
+# step NAME SECONDS CMD...: run CMD under `timeout SECONDS` if that fits what is left of the budget.
+step() {
+  local name=$1 limit=$2; shift 2
+  local left=$((budget - SECONDS))
+  if [ "$left" -lt "$limit" ]; then echo "=== $name: skipped (${left} s left of ${budget}, needs ${limit})"; return; fi
+  echo "=== $name ($((SECONDS)) s in): $*"
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  echo "    exit $? after $((SECONDS)) s"
+  grep -v -i warn "$OUT/$name.log" | grep -E -A14 "^row|^\| cell|^cli|^torch|TFLOP|digest|error" | cut -c1-160
 }
-t shipped_full 150 --lengths full --only label,train,embed --profile
-t shipped_varied 120 --lengths varied --only label,train
-t shipped_b32 100 --lengths full --only train --no-naive --batch-size 32 --steps 10
-t shipped_compile_b32 260 --lengths full --only train --no-naive --batch-size 32 --steps 10 --compile
-grep -B2 -A28 "Self CPU %" "$OUT/shipped_full.log" | cut -c1-200 | head -34
+large=(python3 -m benchmarks.bench --model gpt2-large --seq-len 512 --synthetic)
+for s in "${steps[@]}"; do
+  case $s in
+    env) step env 60 python3 -c '
+import time, torch, transformers, polars, pydantic
+print("torch", torch.__version__, "transformers", transformers.__version__, "polars", polars.__version__,
+      "pydantic", pydantic.__version__, torch.cuda.get_device_name())
+a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+for _ in range(3): a @ b
+torch.cuda.synchronize(); t = time.perf_counter()
+for _ in range(10): a @ b
+torch.cuda.synchronize(); print(f"bf16 8192^3 matmul: {10 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12:.0f} TFLOP/s")
+from w2s import cli
+cli.deterministic(); x = torch.randn(256, 256, device="cuda"); print("cli.deterministic() + CUDA matmul:", float((x @ x).sum()))
+' ;;
+    b16) step b16 150 "${large[@]}" --lengths full --only label,train --batch-size 16 --steps 20 --profile \
+           --json "$OUT/b16.json" ;;
+    b32) step b32 100 "${large[@]}" --lengths full --only train --no-naive --batch-size 32 --steps 10 \
+           --json "$OUT/b32.json" ;;
+    cells) step cells 150 bash -c "python3 -m benchmarks.device_cells models \
+             && python3 -m benchmarks.device_cells run --device cuda --json '$OUT/cells_cuda.json' \
+             && python3 -m benchmarks.device_cells compare benchmarks/results/cells_cpu.json '$OUT/cells_cuda.json'" ;;
+    varied) step varied 120 "${large[@]}" --lengths varied --only label,train --batch-size 16 --steps 20 \
+              --json "$OUT/varied.json" ;;
+    compile) step compile 300 "${large[@]}" --lengths full --only train --no-naive --batch-size 32 --steps 10 \
+               --compile --json "$OUT/compile.json" ;;
+    *) echo "unknown step $s (env b16 b32 cells varied compile)"; exit 2 ;;
+  esac
+done
+grep -B2 -A28 "Self CPU %" "$OUT/b16.log" 2>/dev/null | cut -c1-200 | head -34

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The issue-7 GPU measurements in one call of the lent GPU machine (no network there, no install:
-# the repo runs from PYTHONPATH=. and the gpt2 configs/tokenizers travel in .bench-hf/hub).
-#   here, once:  mkdir -p .bench-hf/hub && cp -rL ~/.cache/huggingface/hub/models--openai-community--gpt2{,-large} .bench-hf/hub/
-#   device tool: run(command="bash benchmarks/gpu_run.sh", carry=[".bench-hf"])
+# The issue-7 GPU measurements in one call of the lent GPU machine (no network there: the repo runs from
+# PYTHONPATH, the gpt2 configs and tokenizer travel in .bench-hf/hub, and the packages the GPU image lacks
+# (w2s imports polars and pydantic) as wheels in .whl; both built here by benchmarks/device_bundle.sh).
+#   device tool: run(command="bash benchmarks/gpu_run.sh", carry=[".whl", ".bench-hf"])
 # Logs and JSON go to $OUT (the device tool brings them back). Extra arguments go to every large run.
+# The shipped trainer and the pipeline cells: benchmarks/gpu_final.sh.
 set -uo pipefail
-export PYTHONPATH=. HF_HUB_OFFLINE=1 HF_HUB_CACHE="$PWD/.bench-hf/hub" PYTHONUNBUFFERED=1
+export HF_HUB_OFFLINE=1 HF_HUB_CACHE="$PWD/.bench-hf/hub" PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  || { echo "wheels did not install: run benchmarks/device_bundle.sh here and carry .whl"; exit 1; }
+export PYTHONPATH="$PWD:/tmp/site"
 OUT="${OUT:-/tmp/w2s-bench}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv
