@@ -24,10 +24,12 @@ step() {
   local name=$1 limit=$2; shift 2
   local left=$((budget - SECONDS))
   if [ "$left" -lt "$limit" ]; then echo "=== $name: skipped (${left} s left of ${budget}, needs ${limit})"; return; fi
-  echo "=== $name ($((SECONDS)) s in): $*"
+  echo "=== $name (${SECONDS} s in): $(echo "$*" | head -c 150 | tr '\n' ' ')"
   timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
-  echo "    exit $? after $((SECONDS)) s"
-  grep -v -i warn "$OUT/$name.log" | grep -E -A14 "^row|^\| cell|^cli|^torch|TFLOP|digest|error" | cut -c1-160
+  local rc=$?
+  echo "    exit $rc after ${SECONDS} s"
+  if [ "$rc" -ne 0 ]; then tail -n 6 "$OUT/$name.log" | cut -c1-300; return; fi
+  grep -v -i warn "$OUT/$name.log" | grep -E -A14 "^row|^\| cell|^cli|^torch|TFLOP|digest" | cut -c1-160
 }
 large=(python3 -m benchmarks.bench --model gpt2-large --seq-len 512 --synthetic)
 for s in "${steps[@]}"; do
