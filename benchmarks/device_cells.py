@@ -1,7 +1,7 @@
 """Real pipeline cells (`train_gt`, `train_w2s`) on one device, to compare a GPU run with a CPU run.
 
 The lent GPU machine has no network and at most 64 MiB travels per call: the wheels it lacks (polars,
-pydantic) take ~58 MiB of that, so no pretrained weights fit beside them. The cells therefore train
+pydantic) take ~55 MiB of that, so no pretrained weights fit beside them. The cells therefore train
 **random-init** models built from the gpt2 family's configs (gpt2 124M supervises gpt2-medium 355M) on
 real sst2 rows: a throughput and CPU-vs-GPU agreement check, not a weak-to-strong result. Both machines
 build the same weights (torch's seeded CPU generator; `models` prints a digest of every tensor to prove it).
@@ -148,18 +148,19 @@ def run_cells(d: Path, device: str) -> dict[str, Any]:
 
     runs = d / "runs" / device.replace(":", "_")
     gt = runs / "gt" / TASK
-    cells = {
-        f"train_gt {WEAK}": ("train_gt.py", gt / WEAK / f"seed{SEED}", ["--model", WEAK]),
-        f"train_gt {STRONG}": ("train_gt.py", gt / STRONG / f"seed{SEED}", ["--model", STRONG]),
+    features = d / "features" / TASK  # read in probe mode only; finetuning reads the pool's texts
+    cells = {  # name: (stage script, run folder, the stage's own arguments, as dvc.yaml passes them)
+        f"train_gt {model}": ("train_gt.py", gt / model / f"seed{SEED}",
+                              ["--model", model, "--features", str(features / f"{model}.safetensors")])
+        for model in (WEAK, STRONG)
+    } | {
         f"train_w2s {PAIR} xent": ("train_w2s.py", runs / "w2s" / TASK / PAIR / "xent" / f"seed{SEED}",
-                                   ["--pair", PAIR, "--method", "xent", "--gt-runs", str(gt)]),
+                                   ["--pair", PAIR, "--method", "xent", "--gt-runs", str(gt),
+                                    "--features", str(features)]),
     }
-    features = d / "features" / TASK  # probe mode only; finetuning reads the pool's texts
     out: dict[str, Any] = {}
     for name, (script, run_dir, extra) in cells.items():
-        model_feats = features / f"{extra[1]}.safetensors" if script == "train_gt.py" else features
-        args = ["--task", TASK, "--seed", str(SEED), "--pool", str(pool_path(d)), "--features", str(model_feats),
-                "--out", str(run_dir), *extra]
+        args = ["--task", TASK, "--seed", str(SEED), "--pool", str(pool_path(d)), "--out", str(run_dir), *extra]
         seconds, log = _stage(script, args, d, device)
         fit = re.search(r"fit ([0-9.]+) s", log)  # the stage's own timing of training + scoring, load excluded
         summary = json.loads((ROOT / run_dir / "summary.json").read_text())

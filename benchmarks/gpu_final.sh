@@ -9,12 +9,7 @@
 # torch.compile timing alone. Logs and JSON go to $OUT, which the device tool brings back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-/tmp/w2s-bench}"
-mkdir -p "$OUT"
-export HF_HUB_OFFLINE=1 HF_HUB_CACHE="$PWD/.bench-hf/hub" PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  || { echo "wheels did not install: run benchmarks/device_bundle.sh here and carry .whl"; exit 1; }
-export PYTHONPATH="$PWD:/tmp/site"
+. benchmarks/device_setup.sh
 budget="${BUDGET_S:-400}"
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(env b16 b32 cells varied)
@@ -34,18 +29,7 @@ step() {
 large=(python3 -m benchmarks.bench --model gpt2-large --seq-len 512 --synthetic)
 for s in "${steps[@]}"; do
   case $s in
-    env) step env 60 python3 -c '
-import time, torch, transformers, polars, pydantic
-print("torch", torch.__version__, "transformers", transformers.__version__, "polars", polars.__version__,
-      "pydantic", pydantic.__version__, torch.cuda.get_device_name())
-a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-for _ in range(3): a @ b
-torch.cuda.synchronize(); t = time.perf_counter()
-for _ in range(10): a @ b
-torch.cuda.synchronize(); print(f"bf16 8192^3 matmul: {10 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12:.0f} TFLOP/s")
-from w2s import cli
-cli.deterministic(); x = torch.randn(256, 256, device="cuda"); print("cli.deterministic() + CUDA matmul:", float((x @ x).sum()))
-' ;;
+    env) step env 60 python3 -m benchmarks.gpu_env ;;
     b16) step b16 150 "${large[@]}" --lengths full --only label,train --batch-size 16 --steps 20 --profile \
            --json "$OUT/b16.json" ;;
     b32) step b32 100 "${large[@]}" --lengths full --only train --no-naive --batch-size 32 --steps 10 \
